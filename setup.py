@@ -1,0 +1,37 @@
+"""denseclip: DenseCLIP and MaskCLIP / MaskCLIP+ as an MMSegmentation 1.x plugin."""
+import os.path as osp
+
+from setuptools import find_packages, setup
+
+
+def read_version() -> str:
+    namespace: dict = {}
+    with open(osp.join(osp.dirname(__file__), 'denseclip', 'version.py')) as f:
+        exec(f.read(), namespace)
+    return namespace['__version__']
+
+
+setup(
+    name='denseclip',
+    version=read_version(),
+    description='DenseCLIP and MaskCLIP/MaskCLIP+ for MMSegmentation 1.x',
+    long_description=open('README.md').read() if osp.exists('README.md') else '',
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['denseclip', 'denseclip.*']),
+    include_package_data=True,
+    python_requires='>=3.8',
+    # torch and mmcv (full build with ops) are installed first by tools/install.sh:
+    # mmcv has no wheels for current torch and must be built against the torch in use.
+    install_requires=[
+        'torch>=2.1',
+        'mmcv>=2.0.0,<2.2.0',
+        'mmengine>=0.10.0,<1.0.0',
+        'mmsegmentation==1.2.2',
+        'ftfy',
+        'regex',
+        'numpy',
+        'opencv-python-headless',
+    ],
+    extras_require={'tests': ['pytest']},
+    license='Apache License 2.0',
+)

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Install everything denseclip needs into ./.venv. Idempotent: what is already
+# installed (at the right version) is kept, so a second run only checks.
+#
+#   VENV=.venv                 where the environment lives
+#   PYTHON=python3.11          interpreter used to create it
+#   TORCH_SPEC=torch==2.13.0   installed only when the venv has no torch yet
+#                              (GPU users: install your CUDA torch into the venv first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+MMCV_VERSION=2.1.0
+say() { echo "[install] $*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV with $PYTHON ($($PYTHON --version 2>&1))"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check -q)
+
+# Reports, one per line, what is missing or at the wrong version.
+missing() {
+  "$PY" - <<'PYCODE'
+import importlib.metadata as md
+import importlib.util
+import os
+import sys
+
+# look only at what is installed, not at this checkout's own folder
+sys.path = [p for p in sys.path if p not in ('', os.getcwd())]
+
+def version(dist):
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+out = []
+if version('torch') is None:
+    out.append('torch')
+tools = version('setuptools')
+if (tools is None or not (77 <= int(tools.split('.')[0]) < 81)
+        or version('wheel') is None or version('ninja') is None):
+    out.append('buildtools')
+if version('mmcv') != '2.1.0' or importlib.util.find_spec('mmcv') is None:
+    out.append('mmcv')
+else:
+    # a full build ships the compiled ops; mmcv-lite does not
+    root = os.path.dirname(importlib.util.find_spec('mmcv').origin)
+    if not any(f.startswith('_ext') for f in os.listdir(root)):
+        out.append('mmcv')
+wanted = {'mmengine': '0.10.7', 'mmsegmentation': '1.2.2', 'ftfy': None,
+          'regex': None, 'opencv-python-headless': None, 'pytest': None}
+for dist, pin in wanted.items():
+    have = version(dist)
+    if have is None or (pin and have != pin):
+        out.append(f'{dist}=={pin}' if pin else dist)
+# the package must be installed (editable) from this checkout; an import
+# alone would also succeed from the repository root without any install
+try:
+    url = md.distribution('denseclip').read_text('direct_url.json') or ''
+except md.PackageNotFoundError:
+    url = ''
+if f'file://{os.getcwd()}"' not in url:
+    out.append('denseclip')
+print('\n'.join(out))
+PYCODE
+}
+
+todo=$(missing)
+if [ -z "$todo" ]; then
+  say "all requirements present in $VENV"
+  exit 0
+fi
+
+if grep -qx torch <<<"$todo"; then
+  say "installing $TORCH_SPEC"
+  "${PIP[@]}" install "$TORCH_SPEC"
+fi
+if grep -qx buildtools <<<"$todo"; then
+  say "installing build tools (setuptools with pkg_resources, wheel, ninja)"
+  "${PIP[@]}" install "setuptools>=77,<81" wheel ninja numpy
+fi
+if grep -qx mmcv <<<"$todo"; then
+  say "building mmcv==$MMCV_VERSION with ops against $("$PY" -c 'import torch; print("torch", torch.__version__)')"
+  say "this compiles C++ (about 12 minutes on 2 cores; pip caches the wheel for next time)"
+  MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+    "${PIP[@]}" install --no-build-isolation "mmcv==$MMCV_VERSION"
+fi
+pkgs=$(grep -v -x -e torch -e buildtools -e mmcv -e denseclip <<<"$todo" || true)
+if [ -n "$pkgs" ]; then
+  say "installing $(echo $pkgs)"
+  # shellcheck disable=SC2086
+  "${PIP[@]}" install $pkgs
+fi
+if grep -qx denseclip <<<"$todo"; then
+  say "installing denseclip (editable)"
+  "${PIP[@]}" install --no-build-isolation --no-deps -e .
+fi
+
+left=$(missing)
+if [ -n "$left" ]; then
+  say "still missing after install: $(echo $left)" >&2
+  exit 1
+fi
+say "done: $("$PY" -c 'import torch, mmcv, mmseg; print(f"torch {torch.__version__}, mmcv {mmcv.__version__}, mmseg {mmseg.__version__}")')"
