@@ -1,0 +1,54 @@
+"""Base class of the CLIP towers: loading an OpenAI file on ``init_weights``."""
+from typing import Optional
+
+from mmengine.model import BaseModule
+
+from ..clip_io import LoadReport, load_clip_tower
+
+
+class CLIPTower(BaseModule):
+    """A module whose weights may come from one tower of an OpenAI CLIP file.
+
+    The file is given as ``pretrained='pretrained/RN50.pt'`` (the reference's
+    way) or ``init_cfg=dict(type='Pretrained', checkpoint=...)`` (mmengine's
+    way); either is read by :func:`denseclip.clip_io.load_clip_tower` when
+    ``init_weights`` runs, which the runner does before training or testing.
+    Without a file the tower keeps CLIP's own initialisation, done in the
+    constructor.
+
+    Subclasses set ``clip_tower`` to ``'visual'`` or ``'text'`` and may define
+    ``adapt_clip_state_dict``, ``is_clip_key`` and ``uses_clip_key`` (see
+    :func:`load_clip_tower`).
+    """
+
+    clip_tower: str = ''
+
+    def __init__(self, pretrained: Optional[str] = None, init_cfg=None):
+        if pretrained is not None and init_cfg is not None:
+            raise ValueError(
+                f'{type(self).__name__}: give the CLIP file either as '
+                f'pretrained or as init_cfg, not both')
+        if pretrained is not None and not isinstance(pretrained, str):
+            raise TypeError(f'{type(self).__name__}: pretrained must be a '
+                            f'path, got {type(pretrained).__name__}')
+        super().__init__(init_cfg)
+        self.pretrained = pretrained
+        self.load_report: Optional[LoadReport] = None
+
+    @property
+    def clip_checkpoint(self) -> Optional[str]:
+        """The CLIP file this tower loads on ``init_weights``, if any."""
+        if self.pretrained is not None:
+            return self.pretrained
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            return cfg['checkpoint']
+        return None
+
+    def init_weights(self) -> None:
+        checkpoint = self.clip_checkpoint
+        if checkpoint is None:
+            super().init_weights()
+            return
+        self.load_report = load_clip_tower(self, checkpoint, self.clip_tower)
+        self._is_init = True
