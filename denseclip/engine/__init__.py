@@ -1,0 +1,3 @@
+from .class_names_hook import ClassNamesHook
+
+__all__ = ['ClassNamesHook']

@@ -1,0 +1,3 @@
+from .denseclip import DenseCLIP
+
+__all__ = ['DenseCLIP']

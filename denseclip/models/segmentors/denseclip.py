@@ -1,0 +1,263 @@
+"""DenseCLIP (Rao et al., CVPR 2022) as an mmseg 1.x segmentor."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.utils import add_prefix, get_classes
+from torch import Tensor, nn
+
+from ..text.tokenize import tokenize
+
+
+@MODELS.register_module()
+class DenseCLIP(EncoderDecoder):
+    """Language-guided dense prediction with context-aware prompting.
+
+    For an image with CLIP features (stage maps ``x1..x4``, global ``g``, dense
+    ``z``) and ``K`` class names:
+
+    1. ``t = text_encoder(names, contexts)``: the learnable contexts are the
+       prompt; ``t`` depends only on weights, so in eval mode it is computed
+       once and cached.
+    2. ``t = t + gamma * context_decoder(t, [g; z])``: post-model prompting.
+    3. ``s = <norm(z), norm(t)>``, the pixel-text score map ``[B, K, h, w]``,
+       is concatenated to stage ``score_concat_index``; neck and decode head
+       run on the result.
+    4. Training adds ``CE(s / tau, y)`` through ``identity_head`` and,
+       optionally, an auxiliary head on the raw stage maps.
+
+    Args:
+        backbone: a CLIP image tower returning 4 stage maps and ``[g, z]``.
+        text_encoder: ``CLIPTextContextEncoder``.
+        context_decoder: ``ContextDecoder``.
+        decode_head: the segmentation head (e.g. ``FPNHead``).
+        class_names: the class names, a dataset name known to
+            ``mmseg.utils.get_classes`` (``'ade'``, ``'voc'`` ...), or None to
+            take them from the dataset's metainfo (``ClassNamesHook``).
+        context_length: token length of a class name (start and end
+            included); the text encoder's ``context_length`` minus this is the
+            number of learnable contexts.
+        context_feature: ``'attention'``: the context decoder attends to
+            ``[g; z]``; ``'backbone'``: to the last stage map (set
+            ``context_decoder.memory_dim`` to its channels).
+        score_concat_index: stage the score map is concatenated to.
+        text_head: pass ``t`` to the decode head before the feature maps.
+        tau: temperature of the pixel-text loss.
+        token_embed_dim: width of the contexts (the text tower's width).
+        text_dim: width of the text features (CLIP's embedding width).
+        freeze_text_encoder: keep the text encoder's weights fixed (the paper;
+            its parameters get no gradient). Gradients still reach the
+            contexts through it.
+        pretrained: one OpenAI CLIP file for both the image and text towers.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 text_encoder: dict,
+                 context_decoder: dict,
+                 decode_head: dict,
+                 class_names: Union[Sequence[str], str, None] = None,
+                 context_length: int = 5,
+                 context_feature: str = 'attention',
+                 score_concat_index: int = 3,
+                 text_head: bool = False,
+                 tau: float = 0.07,
+                 token_embed_dim: int = 512,
+                 text_dim: int = 1024,
+                 freeze_text_encoder: bool = True,
+                 neck: Optional[dict] = None,
+                 identity_head: Optional[dict] = None,
+                 auxiliary_head: Optional[dict] = None,
+                 pretrained: Optional[str] = None,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg=None,
+                 **legacy):
+        if legacy:
+            raise TypeError(f'DenseCLIP got unexpected argument(s) '
+                            f'{", ".join(map(repr, sorted(legacy)))}')
+        if context_feature not in ('attention', 'backbone'):
+            raise ValueError("context_feature must be 'attention' or "
+                             f"'backbone', got {context_feature!r}")
+        if pretrained is not None:
+            for name, cfg in (('backbone', backbone),
+                              ('text_encoder', text_encoder)):
+                if cfg.get('pretrained') is not None:
+                    raise ValueError(f'both DenseCLIP and its {name} set '
+                                     'pretrained; give it once')
+                cfg['pretrained'] = pretrained
+        super().__init__(
+            backbone=backbone,
+            decode_head=decode_head,
+            neck=neck,
+            auxiliary_head=auxiliary_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.text_encoder = MODELS.build(text_encoder)
+        self.context_decoder = MODELS.build(context_decoder)
+        self.identity_head = (MODELS.build(identity_head)
+                              if identity_head is not None else None)
+        self.context_length = context_length
+        self.context_feature = context_feature
+        self.score_concat_index = score_concat_index
+        self.text_head = text_head
+        self.tau = tau
+        self.freeze_text_encoder = freeze_text_encoder
+        if freeze_text_encoder:
+            self.text_encoder.requires_grad_(False)
+
+        num_contexts = self.text_encoder.context_length - context_length
+        if num_contexts < 0:
+            raise ValueError(
+                f'text_encoder.context_length '
+                f'({self.text_encoder.context_length}) is shorter than the '
+                f'class-name context_length ({context_length})')
+        self.contexts = nn.Parameter(
+            torch.empty(1, num_contexts, token_embed_dim))
+        nn.init.trunc_normal_(self.contexts)
+        self.gamma = nn.Parameter(torch.full((text_dim, ), 1e-4))
+
+        self.class_names: Optional[List[str]] = None
+        self.register_buffer('texts', torch.empty(0, context_length,
+                                                  dtype=torch.long),
+                             persistent=False)
+        if class_names is not None:
+            self.set_class_names(class_names)
+        self._text_cache: Optional[Tuple[tuple, Tensor]] = None
+
+    # ---------------------------------------------------------------- names
+    def set_class_names(self, class_names: Union[Sequence[str], str]) -> None:
+        """Set (and tokenize once) the class names the text encoder encodes."""
+        if isinstance(class_names, str):
+            class_names = get_classes(class_names)
+        class_names = [str(name) for name in class_names]
+        if len(class_names) != self.num_classes:
+            raise ValueError(
+                f'DenseCLIP: {len(class_names)} class names but the decode '
+                f'head has num_classes={self.num_classes}')
+        self.class_names = class_names
+        self.texts = tokenize(class_names, self.context_length).to(
+            self.contexts.device)
+        self._text_cache = None
+
+    # ------------------------------------------------------------- text side
+    def _text_cache_key(self) -> tuple:
+        # a parameter's version counter moves on every in-place update
+        # (optimizer steps, load_state_dict), so the key catches new weights
+        params = [self.contexts, *self.text_encoder.parameters()]
+        return (self.texts.data_ptr(), self.texts.shape,
+                *((p.data_ptr(), p._version) for p in params))
+
+    def text_features(self) -> Tensor:
+        """Prompted class features ``[1, K, text_dim]`` before the context decoder.
+
+        In eval mode the result is cached and reused until the contexts, the
+        text encoder's weights or the class names change.
+        """
+        if self.class_names is None:
+            raise RuntimeError(
+                'DenseCLIP has no class names: set model.class_names in the '
+                "config, or add custom_hooks=[dict(type='ClassNamesHook')] to "
+                "take them from the dataset's metainfo")
+        if self.training:
+            self._text_cache = None
+            return self.text_encoder(self.texts, self.contexts)
+        key = self._text_cache_key()
+        if self._text_cache is None or self._text_cache[0] != key:
+            with torch.no_grad():
+                feats = self.text_encoder(self.texts, self.contexts)
+            self._text_cache = (key, feats)
+        return self._text_cache[1]
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._text_cache = None
+        return self
+
+    # ----------------------------------------------------------- image side
+    def _visual_context(self, stages: List[Tensor], global_feat: Tensor,
+                        dense: Tensor) -> Tensor:
+        if self.context_feature == 'attention':
+            return torch.cat([global_feat[:, None], dense.flatten(2).transpose(
+                1, 2)], dim=1)  # [B, 1 + HW, C]
+        return stages[-1].flatten(2).transpose(1, 2)  # [B, HW, C4]
+
+    def _forward_features(self, inputs: Tensor
+                          ) -> Tuple[List[Tensor], Tensor, List[Tensor]]:
+        """Decode-head inputs, score map ``[B, K, h, w]`` and raw stage maps."""
+        x = self.backbone(inputs)
+        stages = list(x[:4])
+        global_feat, dense = x[4]
+        B = dense.shape[0]
+        text = self.text_features().expand(B, -1, -1)
+        visual_context = self._visual_context(stages, global_feat, dense)
+        text = text + self.gamma * self.context_decoder(text, visual_context)
+        score_map = torch.einsum('bchw,bkc->bkhw', F.normalize(dense, dim=1),
+                                 F.normalize(text, dim=2))
+        feats = list(stages)
+        i = self.score_concat_index
+        feats[i] = torch.cat([feats[i], score_map], dim=1)
+        if self.with_neck:
+            feats = list(self.neck(feats))
+        if self.text_head:
+            feats = [text] + feats
+        return feats, score_map, stages
+
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        return self._forward_features(inputs)[0]
+
+    # ------------------------------------------------------------- training
+    def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
+        feats, score_map, stages = self._forward_features(inputs)
+        losses = self._decode_head_forward_train(feats, data_samples)
+        if self.identity_head is not None:
+            loss_identity = self.identity_head.loss(score_map / self.tau,
+                                                    data_samples,
+                                                    self.train_cfg)
+            losses.update(add_prefix(loss_identity, 'aux_identity'))
+        if self.with_auxiliary_head:
+            losses.update(
+                self._auxiliary_head_forward_train(stages, data_samples))
+        return losses
+
+    # ------------------------------------------------------------ inference
+    def slide_inference(self, inputs: Tensor,
+                        batch_img_metas: List[dict]) -> Tensor:
+        """Sliding-window inference with the crops of all images run in batches.
+
+        ``test_cfg.crop_batch_size`` (default 8) bounds crops per forward.
+        Crops never exceed the image, so they all share one size.
+        """
+        h_stride, w_stride = self.test_cfg.stride
+        h_crop, w_crop = self.test_cfg.crop_size
+        batch_size = self.test_cfg.get('crop_batch_size', 8)
+        B, _, h_img, w_img = inputs.shape
+        h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
+        w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
+        boxes = []
+        for h_idx in range(h_grids):
+            for w_idx in range(w_grids):
+                y2 = min(h_idx * h_stride + h_crop, h_img)
+                x2 = min(w_idx * w_stride + w_crop, w_img)
+                boxes.append((max(y2 - h_crop, 0), max(x2 - w_crop, 0), y2,
+                              x2))
+        crops = torch.cat(
+            [inputs[:, :, y1:y2, x1:x2] for y1, x1, y2, x2 in boxes])
+        metas = [dict(batch_img_metas[0], img_shape=crops.shape[2:])]
+        logits = torch.cat([
+            self.encode_decode(chunk, metas * chunk.shape[0])
+            for chunk in crops.split(batch_size)
+        ])  # [num_boxes * B, C, h, w], box-major
+        preds = inputs.new_zeros((B, self.out_channels, h_img, w_img))
+        count = inputs.new_zeros((B, 1, h_img, w_img))
+        for n, (y1, x1, y2, x2) in enumerate(boxes):
+            preds[:, :, y1:y2, x1:x2] += logits[n * B:(n + 1) * B]
+            count[:, :, y1:y2, x1:x2] += 1
+        return preds / count

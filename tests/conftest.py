@@ -1,0 +1,126 @@
+"""Shared fixtures: tiny CLIP checkpoints in OpenAI's formats."""
+import pytest
+import torch
+from mmengine.config import ConfigDict
+
+import denseclip  # noqa: F401  (registers the modules)
+from mmseg.utils import register_all_modules
+from denseclip.toy_clip import (TOY_RESNET, TOY_VIT, build_openai_clip,
+                                write_clip_checkpoint)
+
+torch.set_num_threads(2)
+register_all_modules(init_default_scope=True)  # default scope 'mmseg'
+
+
+class ClipFiles:
+    """A tiny OpenAI CLIP model and the files written from it."""
+
+    def __init__(self, model, jit_path, sd_path, shape):
+        self.model = model
+        self.jit = str(jit_path)
+        self.state_dict = str(sd_path)
+        self.shape = shape
+
+
+def _make(tmp_path_factory, name, shape, seed):
+    folder = tmp_path_factory.mktemp(name)
+    model = build_openai_clip(seed=seed, **shape)
+    jit_path = write_clip_checkpoint(model, str(folder / f'{name}.pt'))
+    sd_path = write_clip_checkpoint(
+        model, str(folder / f'{name}_sd.pth'), torchscript=False)
+    return ClipFiles(model, jit_path, sd_path, shape)
+
+
+@pytest.fixture(scope='session')
+def rn_clip(tmp_path_factory):
+    """Toy ResNet CLIP (layers (1,1,1,1), width 8, embed 64, 64px)."""
+    return _make(tmp_path_factory, 'toy_rn', TOY_RESNET, seed=0)
+
+
+@pytest.fixture(scope='session')
+def vit_clip(tmp_path_factory):
+    """Toy ViT CLIP (patch 16, width 64, 2 layers, embed 32, 64px)."""
+    return _make(tmp_path_factory, 'toy_vit', TOY_VIT, seed=1)
+
+
+def rn_backbone_cfg(shape, **overrides):
+    """Backbone config matching a toy ResNet CLIP shape."""
+    cfg = dict(type='CLIPResNetWithAttention',
+               layers=list(shape['vision_layers']),
+               output_dim=shape['embed_dim'],
+               input_resolution=shape['image_resolution'],
+               width=shape['vision_width'])
+    cfg.update(overrides)
+    return cfg
+
+
+def vit_backbone_cfg(shape, **overrides):
+    """Backbone config matching a toy ViT CLIP shape."""
+    cfg = dict(type='CLIPVisionTransformer',
+               input_resolution=shape['image_resolution'],
+               patch_size=shape['vision_patch_size'],
+               width=shape['vision_width'],
+               layers=shape['vision_layers'],
+               heads=max(shape['vision_width'] // 64, 1),
+               output_dim=shape['embed_dim'],
+               out_indices=[0, 0, 1, 1],
+               get_embeddings=True)
+    cfg.update(overrides)
+    return cfg
+
+
+def text_cfg(shape, type='CLIPTextTower', **overrides):
+    """Text tower config matching a toy CLIP shape."""
+    cfg = dict(type=type,
+               context_length=shape['context_length'],
+               transformer_width=shape['transformer_width'],
+               transformer_heads=shape['transformer_heads'],
+               transformer_layers=shape['transformer_layers'],
+               embed_dim=shape['embed_dim'])
+    cfg.update(overrides)
+    return cfg
+
+
+TOY_CLASS_NAMES = ['sky', 'tree', 'road', 'red car']
+
+
+def tiny_denseclip_cfg(shape, pretrained=None, num_classes=4, **overrides):
+    """A small DenseCLIP on the toy ResNet CLIP shape, for unit tests."""
+    width = shape['vision_width']
+    stages = [width * 4 * 2**i for i in range(4)]
+    norm_cfg = dict(type='BN', requires_grad=True)
+    cfg = dict(
+        type='DenseCLIP',
+        pretrained=pretrained,
+        class_names=TOY_CLASS_NAMES[:num_classes],
+        context_length=5,
+        token_embed_dim=shape['transformer_width'],
+        text_dim=shape['embed_dim'],
+        data_preprocessor=dict(
+            type='SegDataPreProcessor',
+            mean=[122.7709, 116.7460, 104.0937],
+            std=[68.5005, 66.6322, 70.3232],
+            bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
+        backbone=rn_backbone_cfg(shape),
+        text_encoder=text_cfg(shape, type='CLIPTextContextEncoder',
+                              context_length=13),
+        context_decoder=dict(type='ContextDecoder', transformer_width=16,
+                             transformer_heads=2, transformer_layers=1,
+                             visual_dim=shape['embed_dim'], dropout=0.1),
+        neck=dict(type='FPN', in_channels=stages[:3] + [stages[3] + num_classes],
+                  out_channels=16, num_outs=4),
+        decode_head=dict(type='FPNHead', in_channels=[16] * 4,
+                         in_index=[0, 1, 2, 3], feature_strides=[4, 8, 16, 32],
+                         channels=16, dropout_ratio=0.1,
+                         num_classes=num_classes, norm_cfg=norm_cfg,
+                         align_corners=False,
+                         loss_decode=dict(type='CrossEntropyLoss',
+                                          use_sigmoid=False, loss_weight=1.0)),
+        identity_head=dict(type='IdentityHead', num_classes=num_classes,
+                           loss_decode=dict(type='CrossEntropyLoss',
+                                            use_sigmoid=False,
+                                            loss_weight=0.4)),
+        train_cfg=dict(),
+        test_cfg=dict(mode='whole'))
+    cfg.update(overrides)
+    return ConfigDict(cfg)
