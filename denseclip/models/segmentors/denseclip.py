@@ -3,9 +3,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmseg.models.segmentors import EncoderDecoder
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import add_prefix, get_classes
 from torch import Tensor, nn
@@ -23,15 +21,26 @@ class DenseCLIP(EncoderDecoder):
     1. ``t = text_encoder(names, contexts)``: the learnable contexts are the
        prompt; ``t`` depends only on weights, so in eval mode it is computed
        once and cached.
-    2. ``t = t + gamma * context_decoder(t, [g; z])``: post-model prompting.
+    2. ``t = t + gamma * context_decoder(t, [g; z])``: post-model prompting
+       (the default, ``prompting='post'``).
     3. ``s = <norm(z), norm(t)>``, the pixel-text score map ``[B, K, h, w]``,
        is concatenated to stage ``score_concat_index``; neck and decode head
        run on the result.
     4. Training adds ``CE(s / tau, y)`` through ``identity_head`` and,
        optionally, an auxiliary head on the raw stage maps.
 
+    With ``prompting='pre'`` (the paper's pre-model prompting) steps 1-2 are
+    instead ``v = context_decoder(contexts, [g; z])``, learnable queries that
+    decode the visual context, and ``t = text_encoder(names, v)``: the
+    decoded context replaces the learnable contexts at the text encoder's
+    input. ``t`` then depends on the image, so it cannot be cached and the
+    text encoder runs for every image (``K`` sequences each); configure the
+    decoder with ``visual_dim=token_embed_dim`` (queries and output) and
+    ``memory_dim`` = the width of ``[g; z]``. There is no ``gamma``.
+
     Args:
-        backbone: a CLIP image tower returning 4 stage maps and ``[g, z]``.
+        backbone: a CLIP image tower returning 4 stage maps and ``[g, z]``
+            (or any backbone wrapped in ``BackboneWithEmbeddings``).
         text_encoder: ``CLIPTextContextEncoder``.
         context_decoder: ``ContextDecoder``.
         decode_head: the segmentation head (e.g. ``FPNHead``).
@@ -52,6 +61,7 @@ class DenseCLIP(EncoderDecoder):
         freeze_text_encoder: keep the text encoder's weights fixed (the paper;
             its parameters get no gradient). Gradients still reach the
             contexts through it.
+        prompting: ``'post'`` (post-model, cached text) or ``'pre'``.
         pretrained: one OpenAI CLIP file for both the image and text towers.
     """
 
@@ -69,6 +79,7 @@ class DenseCLIP(EncoderDecoder):
                  token_embed_dim: int = 512,
                  text_dim: int = 1024,
                  freeze_text_encoder: bool = True,
+                 prompting: str = 'post',
                  neck: Optional[dict] = None,
                  identity_head: Optional[dict] = None,
                  auxiliary_head: Optional[dict] = None,
@@ -81,6 +92,9 @@ class DenseCLIP(EncoderDecoder):
         if legacy:
             raise TypeError(f'DenseCLIP got unexpected argument(s) '
                             f'{", ".join(map(repr, sorted(legacy)))}')
+        if prompting not in ('post', 'pre'):
+            raise ValueError(
+                f"prompting must be 'post' or 'pre', got {prompting!r}")
         if context_feature not in ('attention', 'backbone'):
             raise ValueError("context_feature must be 'attention' or "
                              f"'backbone', got {context_feature!r}")
@@ -109,6 +123,7 @@ class DenseCLIP(EncoderDecoder):
         self.score_concat_index = score_concat_index
         self.text_head = text_head
         self.tau = tau
+        self.prompting = prompting
         self.freeze_text_encoder = freeze_text_encoder
         if freeze_text_encoder:
             self.text_encoder.requires_grad_(False)
@@ -122,7 +137,8 @@ class DenseCLIP(EncoderDecoder):
         self.contexts = nn.Parameter(
             torch.empty(1, num_contexts, token_embed_dim))
         nn.init.trunc_normal_(self.contexts)
-        self.gamma = nn.Parameter(torch.full((text_dim, ), 1e-4))
+        if prompting == 'post':
+            self.gamma = nn.Parameter(torch.full((text_dim, ), 1e-4))
 
         self.class_names: Optional[List[str]] = None
         self.register_buffer('texts', torch.empty(0, context_length,
@@ -155,17 +171,20 @@ class DenseCLIP(EncoderDecoder):
         return (self.texts.data_ptr(), self.texts.shape,
                 *((p.data_ptr(), p._version) for p in params))
 
+    def _check_class_names(self) -> None:
+        if self.class_names is None:
+            raise RuntimeError(
+                'DenseCLIP has no class names: set model.class_names in the '
+                "config, or add custom_hooks=[dict(type='ClassNamesHook')] to "
+                "take them from the dataset's metainfo")
+
     def text_features(self) -> Tensor:
         """Prompted class features ``[1, K, text_dim]`` before the context decoder.
 
         In eval mode the result is cached and reused until the contexts, the
         text encoder's weights or the class names change.
         """
-        if self.class_names is None:
-            raise RuntimeError(
-                'DenseCLIP has no class names: set model.class_names in the '
-                "config, or add custom_hooks=[dict(type='ClassNamesHook')] to "
-                "take them from the dataset's metainfo")
+        self._check_class_names()
         if self.training:
             self._text_cache = None
             return self.text_encoder(self.texts, self.contexts)
@@ -189,16 +208,25 @@ class DenseCLIP(EncoderDecoder):
                 1, 2)], dim=1)  # [B, 1 + HW, C]
         return stages[-1].flatten(2).transpose(1, 2)  # [B, HW, C4]
 
+    def _prompted_text(self, visual_context: Tensor) -> Tensor:
+        """Class features ``[B, K, text_dim]`` prompted with the image's context."""
+        B = visual_context.shape[0]
+        if self.prompting == 'pre':
+            self._check_class_names()
+            queries = self.contexts.expand(B, -1, -1)
+            prompt = self.context_decoder(queries, visual_context)
+            return self.text_encoder(self.texts, prompt)
+        text = self.text_features().expand(B, -1, -1)
+        return text + self.gamma * self.context_decoder(text, visual_context)
+
     def _forward_features(self, inputs: Tensor
                           ) -> Tuple[List[Tensor], Tensor, List[Tensor]]:
         """Decode-head inputs, score map ``[B, K, h, w]`` and raw stage maps."""
         x = self.backbone(inputs)
         stages = list(x[:4])
         global_feat, dense = x[4]
-        B = dense.shape[0]
-        text = self.text_features().expand(B, -1, -1)
-        visual_context = self._visual_context(stages, global_feat, dense)
-        text = text + self.gamma * self.context_decoder(text, visual_context)
+        text = self._prompted_text(
+            self._visual_context(stages, global_feat, dense))
         score_map = torch.einsum('bchw,bkc->bkhw', F.normalize(dense, dim=1),
                                  F.normalize(text, dim=2))
         feats = list(stages)
