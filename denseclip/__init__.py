@@ -4,6 +4,9 @@ Importing the package registers every module in ``mmseg.registry.MODELS``
 (use ``custom_imports=dict(imports=['denseclip'])`` in a config).
 """
 from . import engine, models  # noqa: F401  (registers the modules)
+from .checkpoint_compat import allow_mmengine_checkpoint_types
 from .version import __version__
+
+allow_mmengine_checkpoint_types()  # torch>=2.6: mmengine ckpts, weights_only
 
 __all__ = ['__version__', 'models']
