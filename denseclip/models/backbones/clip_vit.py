@@ -1,6 +1,6 @@
 """CLIP's Vision Transformer (ViT-B/32, ViT-B/16, ViT-L/14) as an mmseg backbone."""
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -12,8 +12,14 @@ from ...clip_io import resize_pos_embed
 from ..clip_tower import CLIPTower
 from ..layers.clip_transformer import LayerNorm, Transformer
 from ..legacy_args import drop_legacy_args
+from ..weights_guard import require_clip_weights as require_clip_weights_of
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
+RANDOM_WEIGHTS_HINT = (
+    "Give the OpenAI CLIP file as the model's pretrained (e.g. "
+    "model.pretrained='pretrained/ViT-B-16.pt', which mmseg's EncoderDecoder "
+    "passes to the backbone) or backbone.pretrained, or load a whole "
+    "checkpoint of this model (load_from=, tools/test.py CONFIG CHECKPOINT).")
 
 
 def build_pyramid_level(width: int, patch_size: int, stride: int,
@@ -45,7 +51,9 @@ class CLIPVisionTransformer(CLIPTower):
     The outputs of the blocks in ``out_indices`` become the pyramid levels
     ``fpn1..fpn4``; with ``get_embeddings`` the final tokens go through
     ``ln_post`` and ``proj`` and ``[global, dense]`` is appended (global
-    ``[B, output_dim]``, dense ``[B, output_dim, H/p, W/p]``).
+    ``[B, output_dim]``, dense ``[B, output_dim, H/p, W/p]``). With
+    ``return_value_path`` a dict ``{'value', 'key'}`` of MaskCLIP's dense
+    features is appended last (see :meth:`value_path`).
 
     Args:
         input_resolution: training resolution; the positional embedding of the
@@ -62,6 +70,14 @@ class CLIPVisionTransformer(CLIPTower):
             default: CLIP adds the class embedding once.
         norm_cfg: norm between the pyramid's transposed convolutions.
         pretrained: an OpenAI CLIP file whose ``visual.*`` tensors are loaded.
+        return_value_path: append MaskCLIP's features of the last block: its
+            value path through ``ln_post`` (before ``proj``) and its attention
+            keys, both ``[B, width, H/p, W/p]``. The last block's attention
+            itself is then computed only if another output needs it.
+        require_clip_weights: refuse to run on random weights (MaskCLIP): the
+            first forward reads ``pretrained`` if neither ``init_weights`` nor
+            a loaded checkpoint gave the weights, and raises if there is no
+            file (see :mod:`denseclip.models.weights_guard`).
     """
 
     clip_tower = 'visual'
@@ -79,6 +95,8 @@ class CLIPVisionTransformer(CLIPTower):
                  add_class_embedding_twice: bool = False,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  pretrained: Optional[str] = None,
+                 return_value_path: bool = False,
+                 require_clip_weights: bool = False,
                  init_cfg=None,
                  **legacy):
         drop_legacy_args(type(self).__name__, legacy)
@@ -102,6 +120,7 @@ class CLIPVisionTransformer(CLIPTower):
         self.out_indices = out_indices
         self.get_embeddings = get_embeddings
         self.add_class_embedding_twice = add_class_embedding_twice
+        self.return_value_path = return_value_path
 
         scale = width**-0.5
         self.conv1 = nn.Conv2d(3, width, patch_size, stride=patch_size, bias=False)
@@ -111,14 +130,17 @@ class CLIPVisionTransformer(CLIPTower):
         self.ln_pre = LayerNorm(width)
         self.transformer = Transformer(
             width, layers, heads, drop_path_rate=drop_path_rate)
-        if get_embeddings:
+        if get_embeddings or return_value_path:
             self.ln_post = LayerNorm(width)
+        if get_embeddings:
             self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
         if out_indices:
             for level, stride in enumerate(PYRAMID_STRIDES, start=1):
                 self.add_module(
                     f'fpn{level}',
                     build_pyramid_level(width, patch_size, stride, norm_cfg))
+        if require_clip_weights:
+            require_clip_weights_of(self, RANDOM_WEIGHTS_HINT)
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         """Patchify and add class token and positions: ``[B, 1 + HW, C]``."""
@@ -136,11 +158,39 @@ class CLIPVisionTransformer(CLIPTower):
         """CLIP's output head ``ln_post(x) @ proj``."""
         return self.ln_post(x) @ self.proj
 
+    def value_path(self, block: nn.Module, x: Tensor,
+                   grid: Tuple[int, int]) -> Dict[str, Tensor]:
+        """MaskCLIP's dense features from the input ``x`` of the last block.
+
+        ``value``: the block with its attention replaced by the value path,
+        ``v = out_proj(v_proj(ln_1(x))) + x``, ``v = v + mlp(ln_2(v))``, then
+        ``ln_post``; ``key``: the attention keys ``k_proj(ln_1(x))``. Both
+        without the class token, as ``[B, width, H, W]``.
+        """
+        B = x.shape[0]
+        _, k, v = block.qkv(x)
+        attn = block.attn
+        v = F.linear(v, attn.out_proj.weight, attn.out_proj.bias) + x
+        v = self.ln_post(v + block.mlp(block.ln_2(v)))
+
+        def to_map(t: Tensor) -> Tensor:
+            return t[:, 1:].transpose(1, 2).reshape(B, -1, *grid)
+
+        return dict(value=to_map(v), key=to_map(k))
+
     def forward(self, x: Tensor) -> Tuple:
         x, (H, W) = self.embed(x)
         B = x.shape[0]
-        block_outs = {}
-        for i, block in enumerate(self.transformer.resblocks):
+        blocks = self.transformer.resblocks
+        last = len(blocks) - 1
+        # the last block's own output is needed by the pyramid or embeddings
+        run_last = self.get_embeddings or last in self.out_indices
+        block_outs, value_path = {}, None
+        for i, block in enumerate(blocks):
+            if i == last and self.return_value_path:
+                value_path = self.value_path(block, x, (H, W))
+                if not run_last:
+                    break
             x = block(x)
             if i in self.out_indices:
                 block_outs[i] = x[:, 1:].transpose(1, 2).reshape(B, -1, H, W)
@@ -152,14 +202,19 @@ class CLIPVisionTransformer(CLIPTower):
             x = self.project(x)
             dense = x[:, 1:].transpose(1, 2).reshape(B, -1, H, W)
             features.append([x[:, 0], dense])
+        if value_path is not None:
+            features.append(value_path)
         return tuple(features)
 
     def is_clip_key(self, key: str) -> bool:
         return not key.startswith('fpn')
 
     def uses_clip_key(self, key: str) -> bool:
-        return self.get_embeddings or key not in ('proj', 'ln_post.weight',
-                                                  'ln_post.bias')
+        if key == 'proj':
+            return self.get_embeddings
+        if key in ('ln_post.weight', 'ln_post.bias'):
+            return self.get_embeddings or self.return_value_path
+        return True
 
     def adapt_clip_state_dict(self, state_dict: dict) -> List[str]:
         key = 'positional_embedding'

@@ -1,3 +1,4 @@
 from .identity_head import IdentityHead
+from .maskclip_head import MaskClipHead
 
-__all__ = ['IdentityHead']
+__all__ = ['IdentityHead', 'MaskClipHead']

@@ -1,0 +1,97 @@
+"""A whole MaskCLIP segmentor config from nothing but an OpenAI CLIP file.
+
+The image tower's type and shape are read from the file
+(:mod:`denseclip.models.clip_arch`), so ``maskclip_model_cfg('ViT-B-16.pt',
+['cat', 'sky'])`` is a ready mmseg ``EncoderDecoder`` config: the backbone
+reads the file on first use (``require_clip_weights``), the head takes its
+projections and computes the class text embeddings from it.
+"""
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import ConfigDict
+
+from .. import clip_files
+from ..clip_io import load_clip_checkpoint
+from .clip_arch import clip_visual_cfg
+from .text.prompt_class_names import ClassNamesSpec, resolve_class_names
+from .text.prompt_templates import TemplatesSpec
+
+# CLIP's mean/std (x 255, RGB); inputs are BGR images as mmseg loads them
+CLIP_DATA_PREPROCESSOR = dict(
+    type='SegDataPreProcessor',
+    mean=[122.7709, 116.7460, 104.0937],
+    std=[68.5005, 66.6322, 70.3232],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+
+
+def find_clip_file(name_or_path: str, directory: str = 'pretrained') -> str:
+    """A CLIP file path from a path or an OpenAI model name (``'ViT-B/16'``).
+
+    A name is looked up as ``<directory>/<file name>`` (``pretrained/ViT-B-16.pt``).
+    """
+    if osp.isfile(name_or_path):
+        return name_or_path
+    try:
+        path = clip_files.default_path(name_or_path, directory)
+    except clip_files.UnknownModelError:
+        path = None
+    if path is not None and osp.isfile(path):
+        return path
+    hint = (f' Download it with `python tools/download_clip.py '
+            f'{clip_files.resolve_name(name_or_path)}`.' if path else '')
+    raise FileNotFoundError(
+        f'CLIP file {name_or_path} does not exist'
+        f'{f" (nor {path})" if path and path != name_or_path else ""}.{hint}')
+
+
+def maskclip_model_cfg(clip_file: str,
+                       class_names: ClassNamesSpec,
+                       ks_thresh: float = 0.,
+                       pd_thresh: float = 0.,
+                       templates: TemplatesSpec = 'imagenet85',
+                       text_encoder: Optional[dict] = None,
+                       text_cache_dir: Optional[str] = None) -> ConfigDict:
+    """``EncoderDecoder`` config of MaskCLIP on the CLIP model in ``clip_file``.
+
+    Args:
+        clip_file: an OpenAI CLIP file (any ResNet or ViT).
+        class_names: list, dataset name or ``.txt`` file
+            (:func:`~denseclip.models.text.prompt_class_names.resolve_class_names`).
+        ks_thresh, pd_thresh, templates, text_encoder, text_cache_dir: as in
+            :class:`~denseclip.models.heads.MaskClipHead`.
+    """
+    names = resolve_class_names(class_names)
+    backbone = clip_visual_cfg(load_clip_checkpoint(clip_file), clip_file)
+    backbone.update(pretrained=clip_file, require_clip_weights=True)
+    vit = backbone['type'] == 'CLIPVisionTransformer'
+    if vit:
+        backbone.update(return_value_path=True, get_embeddings=False)
+        in_channels, in_index = backbone['width'], -1
+    else:
+        in_channels, in_index = backbone['width'] * 32, 3
+    head = dict(
+        type='MaskClipHead',
+        vit=vit,
+        in_channels=in_channels,
+        in_index=in_index,
+        channels=0,
+        text_channels=backbone['output_dim'],
+        num_classes=len(names),
+        clip_pretrained=clip_file,
+        class_names=names,
+        templates=templates,
+        text_encoder=text_encoder,
+        text_cache_dir=text_cache_dir,
+        ks_thresh=ks_thresh,
+        pd_thresh=pd_thresh,
+        align_corners=False)
+    return ConfigDict(
+        type='EncoderDecoder',
+        data_preprocessor=dict(CLIP_DATA_PREPROCESSOR),
+        backbone=backbone,
+        decode_head=head,
+        train_cfg=dict(),
+        test_cfg=dict(mode='whole'))

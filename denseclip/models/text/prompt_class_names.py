@@ -1,0 +1,127 @@
+"""Class names as MaskCLIP puts them into prompts, per dataset.
+
+The paper's text embeddings were computed from these names (the lists of the
+reference ``tools/maskclip_utils/prompt_engineering.py``): plain English for
+VOC and Pascal Context (``'airplane'``, ``'potted plant'``, ``'tv monitor'``
+where mmseg's dataset classes say ``'aeroplane'``, ``'pottedplant'``,
+``'tvmonitor'``) and COCO-Stuff's stuff classes without the ``-other`` /
+``-stuff`` suffixes. For ADE20K and Cityscapes the reference uses the dataset's
+own names, which mmseg's ``get_classes`` gives. The order is always the
+dataset's class order, so class ``i`` of the embeddings is label ``i``.
+"""
+import os.path as osp
+from typing import List, Sequence, Union
+
+from mmseg.utils import get_classes
+
+VOC20 = (
+    'airplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
+    'chair', 'cow', 'dining table', 'dog', 'horse', 'motorbike', 'person',
+    'potted plant', 'sheep', 'sofa', 'train', 'tv monitor')
+
+PASCAL_CONTEXT59 = (
+    'airplane', 'bag', 'bed', 'bedclothes', 'bench', 'bicycle', 'bird', 'boat',
+    'book', 'bottle', 'building', 'bus', 'cabinet', 'car', 'cat', 'ceiling',
+    'chair', 'cloth', 'computer', 'cow', 'cup', 'curtain', 'dog', 'door',
+    'fence', 'floor', 'flower', 'food', 'grass', 'ground', 'horse', 'keyboard',
+    'light', 'motorbike', 'mountain', 'mouse', 'person', 'plate', 'platform',
+    'potted plant', 'road', 'rock', 'sheep', 'shelves', 'sidewalk', 'sign',
+    'sky', 'snow', 'sofa', 'table', 'track', 'train', 'tree', 'truck',
+    'tv monitor', 'wall', 'water', 'window', 'wood')
+
+COCO_STUFF171 = (
+    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
+    'truck', 'boat', 'traffic light', 'fire hydrant', 'stop sign',
+    'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
+    'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag',
+    'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'sports ball', 'kite',
+    'baseball bat', 'baseball glove', 'skateboard', 'surfboard',
+    'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon',
+    'bowl', 'banana', 'apple', 'sandwich', 'orange', 'broccoli', 'carrot',
+    'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch', 'potted plant',
+    'bed', 'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote',
+    'keyboard', 'cell phone', 'microwave', 'oven', 'toaster', 'sink',
+    'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear',
+    'hair drier', 'toothbrush', 'banner', 'blanket', 'branch', 'bridge',
+    'building', 'bush', 'cabinet', 'cage', 'cardboard', 'carpet', 'ceiling',
+    'tile ceiling', 'cloth', 'clothes', 'clouds', 'counter', 'cupboard',
+    'curtain', 'desk', 'dirt', 'door', 'fence', 'marble floor', 'floor',
+    'stone floor', 'tile floor', 'wood floor', 'flower', 'fog', 'food',
+    'fruit', 'furniture', 'grass', 'gravel', 'ground', 'hill', 'house',
+    'leaves', 'light', 'mat', 'metal', 'mirror', 'moss', 'mountain', 'mud',
+    'napkin', 'net', 'paper', 'pavement', 'pillow', 'plant', 'plastic',
+    'platform', 'playingfield', 'railing', 'railroad', 'river', 'road', 'rock',
+    'roof', 'rug', 'salad', 'sand', 'sea', 'shelf', 'sky', 'skyscraper',
+    'snow', 'solid', 'stairs', 'stone', 'straw', 'structural', 'table', 'tent',
+    'textile', 'towel', 'tree', 'vegetable', 'brick wall', 'concrete wall',
+    'wall', 'panel wall', 'stone wall', 'tile wall', 'wood wall', 'water',
+    'waterdrops', 'blind window', 'window', 'wood')
+
+# dataset name (as in configs and mmseg's aliases) -> prompt names
+_TABLES = {
+    'voc20': VOC20,
+    'pascal_voc20': VOC20,
+    'voc12aug_20': VOC20,
+    'pascal_context59': PASCAL_CONTEXT59,
+    'pascal_context_59': PASCAL_CONTEXT59,
+    'context59': PASCAL_CONTEXT59,
+    'coco_stuff': COCO_STUFF171,
+    'coco-stuff': COCO_STUFF171,
+    'coco_stuff164k': COCO_STUFF171,
+    'coco-stuff164k': COCO_STUFF171,
+    'cocostuff': COCO_STUFF171,
+}
+
+ClassNamesSpec = Union[str, Sequence[str]]
+
+
+def dataset_names() -> List[str]:
+    """Names :func:`resolve_class_names` accepts besides mmseg's ``get_classes``."""
+    return sorted(_TABLES)
+
+
+def resolve_class_names(spec: ClassNamesSpec) -> List[str]:
+    """Class names from a list, a dataset name or a text file.
+
+    * a list or tuple: the names themselves (any text: phrases, non-ASCII);
+    * a dataset name: MaskCLIP's prompt names above (``'voc20'``,
+      ``'pascal_context59'``, ``'coco_stuff164k'`` ...), else mmseg's
+      ``get_classes`` (``'ade'``, ``'cityscapes'``, ``'voc'`` (with
+      background) ...);
+    * a path to a ``.txt`` file: one name per line (blank lines skipped).
+
+    Names are stripped of surrounding white space; an empty name, an empty
+    list or a duplicate is an error.
+    """
+    if isinstance(spec, str):
+        if spec.endswith('.txt'):
+            if not osp.isfile(spec):
+                raise FileNotFoundError(f'class name file {spec} does not exist')
+            with open(spec, encoding='utf-8') as f:
+                names = [line.strip() for line in f if line.strip()]
+            source = spec
+        elif spec in _TABLES:
+            names, source = list(_TABLES[spec]), spec
+        else:
+            try:
+                names, source = list(get_classes(spec)), spec
+            except ValueError:
+                raise ValueError(
+                    f'unknown class set {spec!r}: give a list of names, a '
+                    f'.txt file with one name per line, one of '
+                    f'{", ".join(dataset_names())} or a dataset known to '
+                    f'mmseg.utils.get_classes') from None
+    else:
+        names, source = [str(n) for n in spec], 'the class list'
+    names = [n.strip() for n in names]
+    if not names:
+        raise ValueError(f'{source} holds no class names')
+    for i, name in enumerate(names):
+        if not name:
+            raise ValueError(f'class {i} of {source} is an empty name')
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f'class name {name!r} appears twice in {source}')
+        seen.add(name)
+    return names

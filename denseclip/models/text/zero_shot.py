@@ -1,0 +1,108 @@
+"""Zero-shot class text embeddings by prompt ensembling (MaskCLIP).
+
+For each class every template is filled with the class name and encoded by
+CLIP's text tower; the features are L2-normalised, averaged over the
+templates and normalised again (CLIP's zero-shot classifier recipe, and the
+reference ``prompt_engineering.py``). The result ``[K, C]`` is what
+``MaskClipHead`` matches dense image features with.
+"""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmseg.registry import MODELS
+from mmseg.utils.tokenizer import _tokenizer
+from torch import Tensor, nn
+
+from ...clip_io import CLIPCheckpointError, load_clip_checkpoint, load_clip_tower
+from ..clip_arch import clip_text_cfg
+from .prompt_templates import TemplatesSpec, get_templates
+from .text_embedding_cache import TextEmbeddingCache
+from .tokenize import tokenize
+
+
+def encode_prompts(tower: nn.Module, class_names: Sequence[str],
+                   templates: Sequence[str], batch_size: int = 256) -> Tensor:
+    """Ensembled, L2-normalised text embeddings ``[len(class_names), C]``.
+
+    Prompts are tokenized to the longest prompt's length rather than CLIP's
+    77 positions: the text tower's attention is causal and its feature is read
+    at the end-of-text token, so the positions after it change nothing; the
+    shorter sequences make encoding several times faster.
+    """
+    prompts = [t.format(name) for name in class_names for t in templates]
+    length = max(len(_tokenizer.encode(p)) + 2 for p in prompts)
+    limit = tower.context_length
+    if length > limit:
+        longest = max(prompts, key=lambda p: len(_tokenizer.encode(p)))
+        raise ValueError(
+            f'the prompt {longest!r} needs {length} tokens (with start and '
+            f'end of text) but the CLIP text tower has {limit} positions; '
+            f'shorten the class name')
+    tokens = tokenize(prompts, length)
+    device = next(tower.parameters()).device
+    feats = []
+    with torch.no_grad():
+        for chunk in tokens.split(batch_size):
+            feats.append(F.normalize(tower(chunk.to(device)).float(), dim=-1))
+    feats = torch.cat(feats).view(len(class_names), len(templates), -1)
+    return F.normalize(feats.mean(dim=1), dim=-1)
+
+
+def build_clip_text_tower(clip_file: str,
+                          overrides: Optional[dict] = None) -> nn.Module:
+    """CLIP's text tower with the weights of ``clip_file``, in eval mode."""
+    state_dict = load_clip_checkpoint(clip_file)
+    tower = MODELS.build(clip_text_cfg(state_dict, clip_file, overrides))
+    load_clip_tower(tower, state_dict, 'text', source=clip_file)
+    return tower.eval()
+
+
+def clip_text_embeddings(clip_file: str,
+                         class_names: Sequence[str],
+                         templates: TemplatesSpec = 'imagenet85',
+                         text_cfg: Optional[dict] = None,
+                         cache: bool = True,
+                         cache_dir: Optional[str] = None,
+                         device: Optional[torch.device] = None) -> Tensor:
+    """Zero-shot text embeddings ``[K, C]`` of ``class_names`` from a CLIP file.
+
+    Computed once per (CLIP file content, class names, templates, text tower
+    config) and then read from :class:`TextEmbeddingCache` (``cache=False``
+    skips it).
+
+    Args:
+        clip_file: an OpenAI CLIP file (TorchScript archive or state dict).
+        class_names: the names, in label order.
+        templates: a template set name or list (:func:`get_templates`).
+        text_cfg: overrides of the text tower config read from the file
+            (e.g. ``transformer_heads`` for a model whose heads are not
+            ``width // 64``).
+        cache, cache_dir: use the on-disk cache, and where it lives.
+        device: where to run the text tower (default CPU).
+    """
+    templates = get_templates(templates)
+    class_names = list(class_names)
+    state_dict = load_clip_checkpoint(clip_file)
+    cfg = clip_text_cfg(state_dict, clip_file, text_cfg)
+    store = TextEmbeddingCache(cache_dir) if cache else None
+    if store is not None:
+        inputs = store.inputs(clip_file, class_names, templates, cfg)
+        cached = store.load(inputs)
+        if cached is not None:
+            return cached
+    tower = build_clip_text_tower(clip_file, text_cfg)
+    if device is not None:
+        tower = tower.to(device)
+    print_log(
+        f'encoding {len(class_names)} class name(s) x {len(templates)} '
+        f'template(s) with the text tower of {clip_file}', logger='current')
+    embeddings = encode_prompts(tower, class_names, templates).cpu()
+    if embeddings.shape[1] != cfg['embed_dim']:
+        raise CLIPCheckpointError(
+            f'{clip_file}: text embeddings of width {embeddings.shape[1]}, '
+            f'expected {cfg["embed_dim"]}')
+    if store is not None:
+        store.save(inputs, embeddings)
+    return embeddings
