@@ -109,10 +109,19 @@ def test_tools_test_reports_miou_on_toy_voc(vit_clip, toy_voc, tmp_path):
     assert 0 <= metrics['mIoU'] <= 100
 
 
+def test_tools_test_without_checkpoint_reads_the_clip_file(
+        vit_clip, toy_voc, tmp_path):
+    """`tools/test.py CONFIG`: MaskCLIP has no trained weights, so the model
+    is initialised from its config, i.e. from the CLIP file."""
+    config = toy_voc_config(vit_clip, toy_voc, tmp_path)
+    metrics = test_tool.main([config, '--work-dir', str(tmp_path / 'work')])
+    assert 0 <= metrics['mIoU'] <= 100
+
+
 def test_runner_test_without_checkpoint_reads_the_clip_file(
         vit_clip, toy_voc, tmp_path):
     """mmengine's test loop never calls init_weights: the model reads its
-    CLIP file at the first forward."""
+    CLIP file at the first forward (stock mmseg tools, init_model)."""
     from mmengine.runner import Runner
     cfg = Config.fromfile(toy_voc_config(vit_clip, toy_voc, tmp_path))
     runner = Runner.from_cfg(cfg)

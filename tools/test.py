@@ -1,15 +1,19 @@
 """Test (and evaluate) a segmentor: mmseg's stock ``tools/test.py``, with denseclip registered.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR]
+    python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--out DIR]
                          [--show-dir DIR] [--tta] [--cfg-options k=v ...]
 
-Released DenseCLIP checkpoints (mmseg 0.x files) load as they are.
+Released DenseCLIP checkpoints (mmseg 0.x files) load as they are. Without a
+CHECKPOINT the model is initialised from its config (``init_weights``): that
+is how MaskCLIP, which has no trained weights, runs from its CLIP file.
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
@@ -18,7 +22,10 @@ import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and eval) a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint', nargs='?', default=None,
+        help='checkpoint file; omit to initialise the model from its config '
+        '(e.g. MaskCLIP from its CLIP file)')
     parser.add_argument(
         '--work-dir', help='where the metrics are dumped as json')
     parser.add_argument(
@@ -63,7 +70,7 @@ def trigger_visualization_hook(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
+    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
@@ -74,7 +81,8 @@ def main(argv=None):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    if args.checkpoint is not None:
+        cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
@@ -88,6 +96,13 @@ def main(argv=None):
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
     runner = Runner.from_cfg(cfg)
+    if cfg.get('load_from') is None:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        print_log(
+            'no checkpoint given: initialising the model from its config '
+            '(init_weights)', logger='current')
+        model.init_weights()
     return runner.test()
 
 
