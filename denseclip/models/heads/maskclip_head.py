@@ -399,6 +399,11 @@ class MaskClipHead(BaseDecodeHead):
                 self.ks_key_norm)
         return logits
 
+    def probabilities(self, output: Tensor) -> Tensor:
+        """Class probabilities from this head's output: ``softmax(100 * logits)``,
+        or the output itself when key smoothing already produced them."""
+        return output if self.ks_thresh > 0 else F.softmax(output * 100, dim=1)
+
     def forward(self, inputs: Sequence) -> Tensor:
         self.load_weights(require=True)
         feat, keys = self.dense_features(self._transform_inputs(inputs))

@@ -1,3 +1,4 @@
 from .denseclip import DenseCLIP
+from .maskclip_plus import MaskClipPlus
 
-__all__ = ['DenseCLIP']
+__all__ = ['DenseCLIP', 'MaskClipPlus']

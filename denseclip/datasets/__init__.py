@@ -1,0 +1,3 @@
+from .mark_unlabeled import UNLABELED_INDEX, MarkUnlabeled
+
+__all__ = ['MarkUnlabeled', 'UNLABELED_INDEX']

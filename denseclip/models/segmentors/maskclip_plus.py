@@ -1,0 +1,232 @@
+"""MaskCLIP+ (Zhou et al., ECCV 2022): a segmentation network trained on MaskCLIP's pseudo labels."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.structures import PixelData
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from mmseg.utils import add_prefix
+from torch import Tensor
+
+from ...datasets.mark_unlabeled import UNLABELED_INDEX
+
+CLIP_MEAN = (122.7709, 116.7460, 104.0937)
+CLIP_STD = (68.5005, 66.6322, 70.3232)
+
+
+def assign_pseudo_labels(gt: Tensor,
+                         probs: Tensor,
+                         classes: Tensor,
+                         unlabeled_index: int = UNLABELED_INDEX,
+                         ignore_index: int = 255,
+                         conf_thresh: float = 0.) -> Tensor:
+    """Fill the ``unlabeled_index`` pixels of ``gt`` ``[B, H, W]`` with pseudo labels.
+
+    ``probs`` ``[B, N, H, W]`` are class probabilities over the candidate
+    ``classes`` (``[N]`` label indices). Each unlabeled pixel takes the
+    candidate of highest probability; where that probability, renormalised
+    over the candidates, is below ``conf_thresh`` it is ignored instead.
+    Labelled and ignored pixels are left as they are.
+    """
+    probs = probs.clamp_min(0)
+    probs = probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    conf, idx = probs.max(dim=1)
+    labels = classes.to(gt.device)[idx].to(gt.dtype)
+    if conf_thresh > 0:
+        labels = labels.masked_fill(conf < conf_thresh, ignore_index)
+    return torch.where(gt == unlabeled_index, labels, gt)
+
+
+@MODELS.register_module()
+class MaskClipPlus(EncoderDecoder):
+    """Train an mmseg segmentation network on MaskCLIP's predictions.
+
+    The student is a normal ``EncoderDecoder`` (e.g. DeepLabv2 on a
+    ResNet-101) whose head is a ``MaskClipPlusHead``: its classifier is the
+    teacher's class text embeddings. Pixels the train pipeline marks
+    ``unlabeled_index`` (``MarkUnlabeled``) are labelled on the fly:
+
+    * until ``self_train_from``: by the frozen MaskCLIP ``teacher`` run on the
+      same augmented batch, argmax over the candidate classes, pixels below
+      ``conf_thresh`` ignored;
+    * from iteration ``self_train_from`` on (self-training): by the student's
+      own predictions (detached), likewise.
+
+    Settings:
+
+    * annotation-free (``unseen_classes=None``): every class is a candidate;
+      the pipeline marks every class pixel unlabeled.
+    * transductive zero-shot (``unseen_classes=[...]``): ground truth is kept
+      for the seen classes, only unseen-class pixels (marked by the pipeline)
+      get pseudo labels, among the unseen classes. A ground-truth pixel of an
+      unseen class reaching training is an error (leakage).
+
+    The teacher is frozen and always in eval mode. It is kept outside the
+    module tree: it takes no part in the optimizer, in ``train()``/``eval()``
+    switches, in DDP, or in saved checkpoints (it is pure CLIP, rebuilt from
+    its CLIP file by ``init_weights``, which the runner calls before training
+    and before resuming). Testing needs no teacher.
+
+    Args:
+        teacher: config of a MaskCLIP ``EncoderDecoder`` with a
+            ``MaskClipHead`` over the same classes (without background).
+        unseen_classes: label indices (student's) that get pseudo labels; None
+            for all (annotation-free).
+        self_train_from: first iteration (1-based) of self-training; -1: never.
+        conf_thresh: minimum pseudo-label probability among the candidates.
+        unlabeled_index: the value ``MarkUnlabeled`` writes.
+        teacher_mean, teacher_std: normalisation the teacher expects (CLIP's);
+            inputs are re-normalised from the student's data preprocessor.
+
+    With a background embedding in the student head (``bg_embedding=True``)
+    the student's class 0 is background and its class ``k + 1`` is the
+    teacher's class ``k``.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 decode_head: dict,
+                 teacher: dict,
+                 unseen_classes: Optional[Sequence[int]] = None,
+                 self_train_from: int = -1,
+                 conf_thresh: float = 0.,
+                 unlabeled_index: int = UNLABELED_INDEX,
+                 teacher_mean: Sequence[float] = CLIP_MEAN,
+                 teacher_std: Sequence[float] = CLIP_STD,
+                 **kwargs):
+        super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
+        teacher_model = MODELS.build(teacher)
+        teacher_model.requires_grad_(False)
+        teacher_model.eval()
+        # a plain attribute, not a submodule (see the class docstring)
+        object.__setattr__(self, 'teacher', teacher_model)
+
+        offset = self.num_classes - self.teacher.num_classes
+        if offset not in (0, 1):
+            raise ValueError(
+                f'MaskClipPlus: the student has {self.num_classes} classes and '
+                f'the teacher {self.teacher.num_classes}; they must be equal, '
+                f'or the student has one more (background embedding)')
+        self.teacher_offset = offset
+        if unseen_classes is None:
+            unseen_classes = range(offset, self.num_classes)
+        unseen = sorted(set(int(c) for c in unseen_classes))
+        if not unseen or unseen[0] < offset or unseen[-1] >= self.num_classes:
+            raise ValueError(
+                f'MaskClipPlus: unseen_classes {unseen} must be classes the '
+                f'teacher knows, in [{offset}, {self.num_classes})')
+        self.register_buffer('unseen_classes', torch.tensor(unseen),
+                             persistent=False)
+        self.self_train_from = self_train_from
+        self.conf_thresh = conf_thresh
+        self.unlabeled_index = unlabeled_index
+        self.register_buffer('teacher_mean',
+                             torch.tensor(teacher_mean).view(1, -1, 1, 1),
+                             persistent=False)
+        self.register_buffer('teacher_std',
+                             torch.tensor(teacher_std).view(1, -1, 1, 1),
+                             persistent=False)
+        # training iterations seen, saved with the model so resuming keeps it
+        self.register_buffer('train_iter', torch.zeros((), dtype=torch.long))
+
+    # ---------------------------------------------------------------- names
+    @property
+    def class_names(self) -> Optional[List[str]]:
+        """The teacher's class names (``ClassNamesHook`` fills them if None)."""
+        return self.teacher.decode_head.class_names
+
+    def set_class_names(self, class_names: Sequence[str]) -> None:
+        names = list(class_names)[self.teacher_offset:]
+        self.teacher.decode_head.set_class_names(names)
+
+    def _class_name(self, label: int) -> str:
+        names = self.class_names
+        k = label - self.teacher_offset
+        if names and 0 <= k < len(names):
+            return names[k]
+        return 'background' if k < 0 else '?'
+
+    # -------------------------------------------------------------- weights
+    def init_weights(self) -> None:
+        """Initialise the student, load the teacher's CLIP weights and give
+        the student the teacher's class text embeddings."""
+        super().init_weights()
+        self.teacher.init_weights()
+        self.teacher.decode_head.load_weights(require=True)
+        self.decode_head.set_text_embeddings(
+            self.teacher.decode_head.text_embeddings)
+
+    def _apply(self, fn, *args, **kwargs):
+        # device and dtype moves reach the teacher too
+        self.teacher._apply(fn, *args, **kwargs)
+        return super()._apply(fn, *args, **kwargs)
+
+    # ------------------------------------------------------------- training
+    @property
+    def self_training(self) -> bool:
+        return 0 <= self.self_train_from <= int(self.train_iter)
+
+    def _check_no_leak(self, gt: Tensor) -> None:
+        leaked = gt[torch.isin(gt, self.unseen_classes.to(gt))].unique()
+        if leaked.numel():
+            label = int(leaked[0])
+            raise RuntimeError(
+                f'MaskClipPlus: ground truth of class {label} '
+                f'({self._class_name(label)!r}) reached training, but it is '
+                f'to be learnt from pseudo labels only (unseen_classes='
+                f'{self.unseen_classes.tolist()}). Put MarkUnlabeled(classes='
+                f'{self.unseen_classes.tolist()}) right after LoadAnnotations '
+                f'in the train pipeline.')
+
+    @torch.no_grad()
+    def teacher_probabilities(self, inputs: Tensor,
+                              batch_img_metas: List[dict]) -> Tensor:
+        """The frozen teacher's class probabilities ``[B, K_teacher, H, W]``."""
+        self.teacher.eval()
+        preprocessor = self.data_preprocessor
+        if getattr(preprocessor, '_enable_normalize', False):
+            inputs = inputs * preprocessor.std + preprocessor.mean
+        inputs = (inputs - self.teacher_mean) / self.teacher_std
+        output = self.teacher.encode_decode(inputs, batch_img_metas)
+        return self.teacher.decode_head.probabilities(output)
+
+    def pseudo_label(self, gt: Tensor, inputs: Tensor, seg_logits: Tensor,
+                     batch_img_metas: List[dict]) -> Tensor:
+        """Fill the unlabeled pixels of ``gt`` ``[B, H, W]`` (teacher or self)."""
+        if self.self_training:
+            probs = F.softmax(
+                resize(seg_logits.detach(), size=gt.shape[1:],
+                       mode='bilinear', align_corners=self.align_corners),
+                dim=1)[:, self.unseen_classes]
+        else:
+            probs = self.teacher_probabilities(inputs, batch_img_metas)
+            probs = resize(probs, size=gt.shape[1:], mode='bilinear',
+                           align_corners=self.align_corners)
+            probs = probs[:, self.unseen_classes - self.teacher_offset]
+        return assign_pseudo_labels(gt, probs, self.unseen_classes,
+                                    self.unlabeled_index,
+                                    self.decode_head.ignore_index,
+                                    self.conf_thresh)
+
+    def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
+        self.train_iter += 1
+        if int(self.train_iter) == self.self_train_from:
+            print_log(f'MaskClipPlus: self-training from iteration '
+                      f'{self.self_train_from} on', logger='current')
+        x = self.extract_feat(inputs)
+        seg_logits = self.decode_head.forward(x)
+        gt = torch.stack([s.gt_sem_seg.data[0] for s in data_samples]).long()
+        self._check_no_leak(gt)
+        if (gt == self.unlabeled_index).any():
+            metas = [s.metainfo for s in data_samples]
+            gt = self.pseudo_label(gt, inputs, seg_logits, metas)
+        for sample, labels in zip(data_samples, gt):
+            sample.gt_sem_seg = PixelData(data=labels[None])
+        losses = add_prefix(
+            self.decode_head.loss_by_feat(seg_logits, data_samples), 'decode')
+        if self.with_auxiliary_head:
+            losses.update(self._auxiliary_head_forward_train(x, data_samples))
+        return losses

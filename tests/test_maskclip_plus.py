@@ -1,0 +1,226 @@
+"""MaskCLIP+: pseudo labels from a frozen MaskCLIP teacher, zero-shot, self-training."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from maskclip_helpers import NAMES, toy_maskclip_cfg
+from mmengine.config import ConfigDict
+from mmengine.optim import build_optim_wrapper
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS, TRANSFORMS
+from mmseg.structures import SegDataSample
+
+from denseclip.models.segmentors.maskclip_plus import (CLIP_MEAN, CLIP_STD,
+                                                       assign_pseudo_labels)
+
+IMAGENET_MEAN = [123.675, 116.28, 103.53]
+IMAGENET_STD = [58.395, 57.12, 57.375]
+U = 254  # MarkUnlabeled's marker
+
+
+def student_cfg(rn_clip, tmp_path, bg=False, **overrides):
+    """A tiny ResNet-18 DeepLabv2 student with a toy RN50-shaped teacher."""
+    text_dim = rn_clip.shape['embed_dim']
+    cfg = dict(
+        type='MaskClipPlus',
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=IMAGENET_MEAN,
+                               std=IMAGENET_STD, bgr_to_rgb=True, pad_val=0,
+                               seg_pad_val=255),
+        backbone=dict(type='ResNetV1c', depth=18, stem_channels=8,
+                      base_channels=8, norm_cfg=dict(type='BN')),
+        decode_head=dict(
+            type='MaskClipPlusHead',
+            decode_module=dict(type='ASPPV2Head', dilations=(1, 2)),
+            in_channels=64, in_index=3, channels=text_dim,
+            text_channels=text_dim, num_classes=len(NAMES) + int(bg),
+            bg_embedding=bg, dropout_ratio=0.,
+            loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)),
+        teacher=toy_maskclip_cfg(rn_clip, cache_dir=str(tmp_path / 'cache')),
+        train_cfg=dict(),
+        test_cfg=dict(mode='whole'))
+    cfg.update(overrides)
+    return ConfigDict(cfg)
+
+
+def build(rn_clip, tmp_path, **kwargs):
+    model = MODELS.build(student_cfg(rn_clip, tmp_path, **kwargs))
+    model.init_weights()
+    return model
+
+
+def raw_images(n=2, size=64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, size, size, generator=gen) * 255  # RGB, 0..255
+
+
+def normalise(images, mean, std):
+    return (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(
+        std).view(1, 3, 1, 1)
+
+
+def samples_with(gt):
+    out = []
+    for labels in gt:
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=labels[None].clone())
+        h, w = labels.shape
+        sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w),
+                                 pad_shape=(h, w), padding_size=[0, 0, 0, 0]))
+        out.append(sample)
+    return out
+
+
+def test_assign_pseudo_labels_unit():
+    gt = torch.tensor([[[U, U, 0, 255]]])
+    probs = torch.tensor([[[[0.9, 0.4, 0.9, 0.9]], [[0.1, 0.6, 0.1, 0.1]]]])
+    out = assign_pseudo_labels(gt, probs, torch.tensor([2, 5]),
+                               conf_thresh=0.65)
+    assert out.tolist() == [[[2, 255, 0, 255]]]
+    out = assign_pseudo_labels(gt, probs, torch.tensor([2, 5]))
+    assert out.tolist() == [[[2, 5, 0, 255]]]
+
+
+def test_teacher_pseudo_labels_are_maskclip_argmax_where_confident(
+        rn_clip, tmp_path):
+    model = build(rn_clip, tmp_path)
+    teacher = MODELS.build(
+        toy_maskclip_cfg(rn_clip, cache_dir=str(tmp_path / 'cache'))).eval()
+    raw = raw_images()
+    metas = [s.metainfo for s in samples_with(torch.zeros(2, 64, 64))]
+    with torch.no_grad():
+        out = teacher.encode_decode(normalise(raw, CLIP_MEAN, CLIP_STD), metas)
+        probs = torch.softmax(out * 100, dim=1)
+    conf, expected = probs.max(dim=1)
+    thresh = float(conf.median())
+    model.conf_thresh = thresh
+    gt = torch.full((2, 64, 64), U, dtype=torch.long)
+    gt[:, :4] = 255  # ignored pixels stay ignored
+    inputs = normalise(raw, IMAGENET_MEAN, IMAGENET_STD)
+    labels = model.pseudo_label(gt, inputs, None,
+                                [s.metainfo for s in samples_with(gt)])
+    confident = (conf >= thresh)
+    confident[:, :4] = False
+    assert torch.equal(labels[confident], expected[confident])
+    unconfident = ~(conf >= thresh)
+    unconfident[:, :4] = False
+    assert unconfident.any() and (labels[unconfident] == 255).all()
+    assert (labels[:, :4] == 255).all()
+
+
+def test_zero_shot_keeps_seen_ground_truth_and_labels_only_unseen(
+        rn_clip, tmp_path):
+    model = build(rn_clip, tmp_path, unseen_classes=[2, 3])
+    gt = torch.zeros(2, 64, 64, dtype=torch.long)
+    gt[:, :, 32:] = 1
+    gt[:, 20:40, 20:40] = U  # unseen-class pixels, marked by the pipeline
+    inputs = normalise(raw_images(), IMAGENET_MEAN, IMAGENET_STD)
+    labels = model.pseudo_label(gt, inputs, None,
+                                [s.metainfo for s in samples_with(gt)])
+    marked = gt == U
+    assert torch.equal(labels[~marked], gt[~marked])
+    assert set(labels[marked].unique().tolist()) <= {2, 3}
+
+
+def test_leaked_unseen_ground_truth_is_an_error(rn_clip, tmp_path):
+    model = build(rn_clip, tmp_path, unseen_classes=[2, 3])
+    model.train()
+    gt = torch.zeros(1, 64, 64, dtype=torch.long)
+    gt[0, :8, :8] = 2  # 'tree' ground truth, not marked
+    with pytest.raises(RuntimeError,
+                       match=r"class 2 \('tree'\) reached training.*"
+                       r'MarkUnlabeled\(classes=\[2, 3\]\)'):
+        model.loss(normalise(raw_images(1), IMAGENET_MEAN, IMAGENET_STD),
+                   samples_with(gt))
+
+
+def train(model, steps, gt_fn):
+    optim = build_optim_wrapper(
+        model, dict(type='OptimWrapper',
+                    optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
+    model.train()
+    for step in range(steps):
+        raw = raw_images(2, seed=step)
+        losses = model.loss(normalise(raw, IMAGENET_MEAN, IMAGENET_STD),
+                            samples_with(gt_fn()))
+        assert all(torch.isfinite(v).all() for v in losses.values())
+        optim.update_params(sum(v for k, v in losses.items() if 'loss' in k))
+    return optim
+
+
+def test_teacher_is_frozen_and_outside_optimizer_and_checkpoint(
+        rn_clip, tmp_path):
+    model = build(rn_clip, tmp_path)
+    teacher_before = copy.deepcopy(model.teacher.state_dict())
+    student_before = copy.deepcopy(model.state_dict())
+    optim = train(model, 3,
+                  lambda: torch.full((2, 64, 64), U, dtype=torch.long))
+    teacher_params = {id(p) for p in model.teacher.parameters()}
+    in_optimizer = {id(p) for g in optim.optimizer.param_groups
+                    for p in g['params']}
+    assert not teacher_params & in_optimizer
+    assert not model.teacher.training
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, teacher_before[key]), key
+    assert not any(k.startswith('teacher') for k in model.state_dict())
+    changed = [k for k, v in model.state_dict().items()
+               if not torch.equal(v, student_before[k])]
+    assert any(k.startswith('backbone.') for k in changed)
+    # the classifier is the teacher's text embeddings and stays frozen
+    emb = model.decode_head.classifier.text_embeddings
+    torch.testing.assert_close(emb, model.teacher.decode_head.text_embeddings)
+
+
+def test_self_training_replaces_teacher_from_configured_iteration(
+        rn_clip, tmp_path):
+    model = build(rn_clip, tmp_path, self_train_from=3)
+    calls = []
+    encode = model.teacher.encode_decode
+    model.teacher.encode_decode = lambda *a: calls.append(1) or encode(*a)
+    train(model, 4, lambda: torch.full((2, 64, 64), U, dtype=torch.long))
+    assert len(calls) == 2  # iterations 1 and 2; 3 and 4 self-train
+    assert model.self_training and int(model.train_iter) == 4
+    assert model.state_dict()['train_iter'] == 4  # resumes where it was
+
+
+def test_background_embedding_offsets_teacher_classes(rn_clip, tmp_path):
+    model = build(rn_clip, tmp_path, bg=True)
+    assert model.teacher_offset == 1 and model.num_classes == 5
+    assert model.unseen_classes.tolist() == [1, 2, 3, 4]
+    gt = torch.full((1, 64, 64), U, dtype=torch.long)
+    labels = model.pseudo_label(
+        gt, normalise(raw_images(1), IMAGENET_MEAN, IMAGENET_STD), None,
+        [s.metainfo for s in samples_with(gt)])
+    assert set(labels.unique().tolist()) <= {1, 2, 3, 4}
+    with torch.no_grad():
+        logits = model.decode_head(model.extract_feat(
+            normalise(raw_images(1), IMAGENET_MEAN, IMAGENET_STD)))
+    assert logits.shape[1] == 5
+    assert model.decode_head.classifier.bg_embedding.requires_grad
+
+
+def test_mark_unlabeled_transform():
+    transform = TRANSFORMS.build(dict(type='MarkUnlabeled', classes=[1, 3]))
+    seg = np.array([[0, 1, 2, 3, 255]], np.uint8)
+    out = transform(dict(gt_seg_map=seg))['gt_seg_map']
+    assert out.tolist() == [[0, 254, 2, 254, 255]] and out.dtype == np.uint8
+    with pytest.raises(ValueError, match='at least one class'):
+        TRANSFORMS.build(dict(type='MarkUnlabeled', classes=[]))
+
+
+def test_student_without_embeddings_is_a_clear_error(rn_clip, tmp_path):
+    model = MODELS.build(student_cfg(rn_clip, tmp_path))  # no init_weights
+    with pytest.raises(RuntimeError, match='has no text embeddings'):
+        model.decode_head(model.extract_feat(torch.randn(1, 3, 64, 64)))
+
+
+def test_text_embeddings_file_of_wrong_size_names_both_shapes(
+        rn_clip, tmp_path):
+    path = str(tmp_path / 'emb.pth')
+    torch.save(torch.randn(3, 64), path)
+    cfg = student_cfg(rn_clip, tmp_path)
+    cfg.decode_head.text_embeddings_path = path
+    model = MODELS.build(cfg)
+    with pytest.raises(ValueError, match=r'\(3, 64\) do not fit 4 text '
+                       r'classes x 64 channels'):
+        model.decode_head.init_weights()
