@@ -224,3 +224,16 @@ def test_text_embeddings_file_of_wrong_size_names_both_shapes(
     with pytest.raises(ValueError, match=r'\(3, 64\) do not fit 4 text '
                        r'classes x 64 channels'):
         model.decode_head.init_weights()
+
+
+def test_zero_shot_metric_reports_seen_unseen_and_harmonic_miou():
+    from denseclip.evaluation import ZeroShotIoUMetric
+    metric = ZeroShotIoUMetric(unseen_classes=[2, 3])
+    metric.dataset_meta = dict(classes=['a', 'b', 'c', 'd'])
+    # per class: intersect, union (IoU 1.0, 0.5, 0.25, 0.75)
+    intersect = torch.tensor([4., 2., 1., 3.])
+    union = torch.tensor([4., 4., 4., 4.])
+    metrics = metric.compute_metrics([(intersect, union, union, union)])
+    assert metrics['mIoU'] == 62.5
+    assert metrics['mIoU_seen'] == 75.0 and metrics['mIoU_unseen'] == 50.0
+    assert metrics['hIoU'] == 60.0

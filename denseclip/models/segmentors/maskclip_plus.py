@@ -1,8 +1,10 @@
 """MaskCLIP+ (Zhou et al., ECCV 2022): a segmentation network trained on MaskCLIP's pseudo labels."""
-from typing import Dict, List, Optional, Sequence
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import EncoderDecoder
@@ -15,6 +17,26 @@ from ...datasets.mark_unlabeled import UNLABELED_INDEX
 
 CLIP_MEAN = (122.7709, 116.7460, 104.0937)
 CLIP_STD = (68.5005, 66.6322, 70.3232)
+PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+
+
+def teacher_model_cfg(teacher: Union[dict, str]) -> dict:
+    """The teacher's model config: given, or the ``model`` of a MaskCLIP config file.
+
+    A relative path is looked up from the working directory, then from this
+    project's root (where ``configs/maskclip/`` lives).
+    """
+    if not isinstance(teacher, str):
+        return teacher
+    path = teacher
+    if not osp.isfile(path) and not osp.isabs(path):
+        path = osp.join(PROJECT_ROOT, teacher)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'MaskClipPlus: teacher config {teacher} does not exist (looked '
+            f'in the working directory and in {PROJECT_ROOT})')
+    return Config.fromfile(path).model
 
 
 def assign_pseudo_labels(gt: Tensor,
@@ -71,8 +93,9 @@ class MaskClipPlus(EncoderDecoder):
     and before resuming). Testing needs no teacher.
 
     Args:
-        teacher: config of a MaskCLIP ``EncoderDecoder`` with a
-            ``MaskClipHead`` over the same classes (without background).
+        teacher: a MaskCLIP config file (``configs/maskclip/...py``, its
+            ``model`` is the teacher) or a model config: an ``EncoderDecoder``
+            with a ``MaskClipHead`` over the same classes (no background).
         unseen_classes: label indices (student's) that get pseudo labels; None
             for all (annotation-free).
         self_train_from: first iteration (1-based) of self-training; -1: never.
@@ -89,7 +112,7 @@ class MaskClipPlus(EncoderDecoder):
     def __init__(self,
                  backbone: dict,
                  decode_head: dict,
-                 teacher: dict,
+                 teacher: Union[dict, str],
                  unseen_classes: Optional[Sequence[int]] = None,
                  self_train_from: int = -1,
                  conf_thresh: float = 0.,
@@ -98,7 +121,7 @@ class MaskClipPlus(EncoderDecoder):
                  teacher_std: Sequence[float] = CLIP_STD,
                  **kwargs):
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
-        teacher_model = MODELS.build(teacher)
+        teacher_model = MODELS.build(teacher_model_cfg(teacher))
         teacher_model.requires_grad_(False)
         teacher_model.eval()
         # a plain attribute, not a submodule (see the class docstring)

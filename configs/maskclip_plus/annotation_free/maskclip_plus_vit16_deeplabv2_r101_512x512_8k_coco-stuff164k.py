@@ -1,0 +1,21 @@
+# MaskCLIP+ annotation-free on COCO-Stuff 164k (171 classes): DeepLabv2-R101
+# trained for 8k iterations on the pseudo labels of MaskCLIP ViT-B/16. Paper
+# (reference README): 18.0 mIoU.
+_base_ = [
+    '../_base_/models/maskclip_plus_deeplabv2_r101.py',
+    '../_base_/datasets/coco-stuff164k_annofree.py',
+    '../../_base_/default_runtime.py',
+    '../_base_/schedules/sgd_poly.py',
+]
+model = dict(
+    data_preprocessor=dict(size={{_base_.crop_size}}),
+    # the teacher is this MaskCLIP config's model (its CLIP file, classes,
+    # templates and ks/pd settings)
+    teacher='configs/maskclip/maskclip_vit16_512x512_coco-stuff164k.py',
+    decode_head=dict(channels=512, text_channels=512, num_classes=171))
+param_scheduler = [
+    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=8000,
+         by_epoch=False)
+]
+train_cfg = dict(max_iters=8000, val_interval=8000)
+default_hooks = dict(checkpoint=dict(interval=8000))

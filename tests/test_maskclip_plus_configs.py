@@ -1,0 +1,70 @@
+"""Every MaskCLIP+ config builds, with the paper's splits of unseen classes."""
+import glob
+import os.path as osp
+
+import pytest
+from mmcv.transforms import Compose
+from mmengine.config import Config
+from mmseg.registry import DATASETS, MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/maskclip_plus/*/*.py')))
+
+UNSEEN = {
+    'voc12aug': {'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor'},
+    'pascal_context': {'cow', 'motorbike', 'sofa', 'cat', 'boat', 'fence',
+                       'bird', 'tvmonitor', 'keyboard', 'aeroplane'},
+    'coco-stuff164k': {'frisbee', 'skateboard', 'cardboard', 'carrot',
+                       'scissors', 'suitcase', 'giraffe', 'cow', 'road',
+                       'wall-concrete', 'tree', 'grass', 'river', 'clouds',
+                       'playingfield'},
+}
+
+
+def test_all_six_settings_exist():
+    names = [osp.relpath(p, osp.join(ROOT, 'configs/maskclip_plus'))
+             for p in CONFIGS]
+    assert len([n for n in names if n.startswith('annotation_free/')]) == 3
+    assert len([n for n in names if n.startswith('zero_shot/')]) == 3
+
+
+def dataset_classes(dataset_cfg):
+    metainfo = dataset_cfg.get('metainfo') or {}
+    return list(metainfo.get('classes') or
+                DATASETS.get(dataset_cfg.type).METAINFO['classes'])
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_config_builds_with_its_split(path):
+    cfg = Config.fromfile(path)
+    model = MODELS.build(cfg.model)  # no weights are read when building
+    teacher = model.teacher
+    assert type(model).__name__ == 'MaskClipPlus'
+    assert model.decode_head.channels == teacher.decode_head.text_channels
+    assert model.num_classes - teacher.num_classes == model.teacher_offset
+    assert model.backbone.depth == 101
+    assert cfg.custom_imports.imports == ['denseclip']
+
+    train_set = cfg.train_dataloader.dataset
+    train_set = train_set.datasets[0] if 'datasets' in train_set else train_set
+    classes = dataset_classes(train_set)
+    assert len(classes) == model.num_classes
+    transforms = Compose(train_set.pipeline).transforms
+    mark = [t for t in transforms if type(t).__name__ == 'MarkUnlabeled']
+    assert len(mark) == 1
+    names = [type(t).__name__ for t in transforms]
+    # hidden before any transform that moves pixels
+    assert names.index('MarkUnlabeled') == names.index('LoadAnnotations') + 1
+    marked = sorted(mark[0].classes.tolist())
+    assert marked == model.unseen_classes.tolist()
+    Compose(cfg.test_dataloader.dataset.pipeline)
+
+    if '/zero_shot/' in path:
+        key = next(k for k in UNSEEN if k in osp.basename(path))
+        assert {classes[i] for i in marked} == UNSEEN[key]
+        assert model.self_train_from > 0
+        assert cfg.test_evaluator.type == 'ZeroShotIoUMetric'
+        assert sorted(cfg.test_evaluator.unseen_classes) == marked
+    else:
+        assert marked == list(range(model.num_classes))  # every class
+        assert model.self_train_from == -1  # as the reference's configs
