@@ -260,6 +260,12 @@ TOY_RESNET = dict(embed_dim=64, image_resolution=64, vision_layers=(1, 1, 1, 1),
 TOY_VIT = dict(embed_dim=32, image_resolution=64, vision_layers=2,
                vision_width=64, vision_patch_size=16, context_length=77,
                transformer_width=32, transformer_heads=4, transformer_layers=2)
+# The toy demo's CLIP (tools/toy_demo.py, configs/toy/denseclip_toy.py): both
+# towers of a real CLIP at small width, fast enough to fine-tune on a CPU.
+DEMO_RESNET = dict(embed_dim=64, image_resolution=128,
+                   vision_layers=(1, 1, 1, 1), vision_width=16,
+                   context_length=77, transformer_width=64,
+                   transformer_heads=4, transformer_layers=2)
 
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:

@@ -103,7 +103,8 @@ def make_toy_dataset(root: str,
             img, label = make_toy_sample(rng, size)
             if layout == 'ade':
                 folder = 'training' if split == 'train' else 'validation'
-                name = f'ADE_{folder[:5]}_{i:08d}'
+                # ADE20K's own names: ADE_train_00000001, ADE_val_00000001
+                name = f'ADE_{split}_{i + 1:08d}'
                 img_path = osp.join(root, 'images', folder, name + '.jpg')
                 ann_path = osp.join(root, 'annotations', folder, name + '.png')
                 ann = label + 1

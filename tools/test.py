@@ -35,8 +35,8 @@ def parse_args(argv=None):
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory (under work_dir/timestamp) where painted images are '
-        'saved')
+        help='directory where painted images are saved (as given, relative '
+        'to the current directory: DIR/vis_data/vis_image/)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(

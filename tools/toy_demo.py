@@ -1,0 +1,287 @@
+"""DenseCLIP end to end on a toy problem, on a CPU in a few minutes (``make demo``).
+
+    python tools/toy_demo.py [--work-dir work_dirs/toy] [--iters N] [--fast]
+                             [--tta] [--verbose]
+
+1. Writes a tiny CLIP in OpenAI's TorchScript format (both towers,
+   ``denseclip.toy_clip.DEMO_RESNET``, random weights) and a synthetic
+   dataset of coloured shapes in ADE20K's folder layout
+   (``denseclip.toy_data``) under ``WORK_DIR``; files already there from an
+   earlier run with the same settings are reused.
+2. Trains DenseCLIP with ``configs/toy/denseclip_toy.py`` through
+   ``tools/train.py`` (mmengine's Runner), logging every 20 iterations.
+3. Tests the last checkpoint through ``tools/test.py`` with slide inference on
+   the validation split, paints every prediction (``--show-dir``) and prints
+   the mIoU; ``--tta`` also runs the multi-scale + flip test.
+
+``--fast`` trains 4 iterations (for tests: it checks the plumbing, not the
+score). The configs' paths are pointed at ``WORK_DIR`` with ``--cfg-options``;
+nothing else about the config is changed.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(REPO, 'configs', 'toy', 'denseclip_toy.py')
+FAST_ITERS = 4
+# the toy files; a change here regenerates them on the next run
+CLIP_SEED = 0
+DATA = dict(layout='ade', num_train=200, num_val=40, train_size=[128, 128],
+            val_size=[120, 150], seed=0)
+
+# console lines worth showing (the full log is in the work dirs)
+_SHOW = re.compile(
+    r'Iter\((train|val|test)\)|Saving checkpoint|Load checkpoint|'
+    r'class names from|loaded \d+ tensors from|  (missing|unexpected) \(|'
+    r'Traceback|Error|^\||^\+-')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='DenseCLIP toy demo: toy CLIP + toy ADE20K-layout data, '
+        'train, slide-test, mIoU')
+    parser.add_argument('--work-dir', default=osp.join('work_dirs', 'toy'),
+                        help='where the toy files, checkpoints, logs and '
+                        'painted predictions go (default: work_dirs/toy)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='training iterations (default: the config\'s)')
+    parser.add_argument('--fast', action='store_true',
+                        help=f'train {FAST_ITERS} iterations only (a smoke '
+                        'test: no meaningful mIoU)')
+    parser.add_argument('--tta', action='store_true',
+                        help='also test with multi-scale + flip (--tta)')
+    parser.add_argument('--config', default=CONFIG,
+                        help='toy config (default: configs/toy/'
+                        'denseclip_toy.py)')
+    parser.add_argument('--verbose', action='store_true',
+                        help='print the full train/test logs')
+    args = parser.parse_args(argv)
+    if args.fast and args.iters is not None:
+        parser.error('give --fast or --iters, not both')
+    if args.fast:
+        args.iters = FAST_ITERS
+    if args.iters is not None and args.iters < 2:
+        parser.error('--iters must be at least 2')
+    return args
+
+
+# ------------------------------------------------------------ toy files
+@dataclass(frozen=True)
+class ToyFiles:
+    """Where the toy CLIP file and dataset are, and whether they were reused."""
+    clip_file: str
+    data_root: str
+    reused: bool
+
+
+# written into the toy dataset folder before its images: a folder without it
+# is not the demo's and is never deleted
+DATA_MARKER = '.denseclip_toy_data'
+
+
+def prepare_toy_files(work_dir: str) -> ToyFiles:
+    """Write (or reuse) the toy CLIP file and dataset under ``work_dir``.
+
+    A manifest records what was written; files are reused only when the
+    manifest matches the current settings, and it is written last, so an
+    interrupted run regenerates everything. A dataset folder written by an
+    earlier demo (it holds :data:`DATA_MARKER`) is replaced; any other folder
+    in the way is an error.
+    """
+    from denseclip.toy_clip import (DEMO_RESNET, build_openai_clip,
+                                    write_clip_checkpoint)
+    from denseclip.toy_data import make_toy_dataset
+
+    clip_file = osp.join(work_dir, 'clip', 'toy_RN.pt')
+    data_root = osp.join(work_dir, 'ade', 'ADEChallengeData2016')
+    manifest_path = osp.join(work_dir, 'toy_files.json')
+    wanted = dict(clip=dict(DEMO_RESNET, vision_layers=list(
+        DEMO_RESNET['vision_layers']), seed=CLIP_SEED, format='torchscript'),
+        data=DATA)
+    try:
+        with open(manifest_path) as f:
+            reuse = json.load(f) == wanted and osp.isfile(clip_file) and all(
+                osp.isdir(osp.join(data_root, kind, split))
+                for kind in ('images', 'annotations')
+                for split in ('training', 'validation'))
+    except (OSError, ValueError):
+        reuse = False
+    if not reuse:
+        if osp.exists(manifest_path):
+            os.remove(manifest_path)
+        if osp.exists(data_root):
+            if not osp.isfile(osp.join(data_root, DATA_MARKER)):
+                raise SystemExit(
+                    f'{data_root} exists and was not written by the toy '
+                    'demo; move it away or choose another --work-dir')
+            shutil.rmtree(data_root)  # stale toy data of other settings
+        os.makedirs(data_root)
+        open(osp.join(data_root, DATA_MARKER), 'w').close()
+        write_clip_checkpoint(
+            build_openai_clip(seed=CLIP_SEED, **DEMO_RESNET), clip_file)
+        make_toy_dataset(data_root, **{
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in DATA.items()
+        })
+        with open(manifest_path, 'w') as f:
+            json.dump(wanted, f, indent=1)
+    return ToyFiles(clip_file, data_root, reuse)
+
+
+def path_options(files: ToyFiles) -> List[str]:
+    """``--cfg-options`` pointing the toy config at the files."""
+    return [f'model.pretrained={files.clip_file}'] + [
+        f'{loader}.dataset.data_root={files.data_root}'
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+    ]
+
+
+def schedule_options(iters: int, validate: bool = True) -> List[str]:
+    """``--cfg-options`` for a run of ``iters`` iterations (the config's
+    shape of schedule: linear warm-up, poly decay, a checkpoint at the end).
+
+    With ``validate`` the run ends with a validation, as the config's does;
+    without, it does not validate at all (the demo tests afterwards).
+    """
+    warmup = max(1, min(50, iters // 10))
+    return [
+        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        f'train_cfg.val_begin={iters if validate else iters + 1}',
+        f'default_hooks.checkpoint.interval={iters}',
+        f'default_hooks.logger.interval={min(20, iters)}',
+        f'param_scheduler.0.end={warmup}',
+        f'param_scheduler.1.begin={warmup}', f'param_scheduler.1.end={iters}'
+    ]
+
+
+# ----------------------------------------------------------------- runs
+def run_tool(tool: str, args: List[str], verbose: bool) -> str:
+    """Run ``tools/<tool>`` in a fresh interpreter; stream the interesting
+    lines (all with ``verbose``); return the whole output."""
+    cmd = [sys.executable, osp.join(REPO, 'tools', tool)] + args
+    print(f'$ {" ".join(cmd[1:])}', flush=True)
+    # the checkout first on the path: works without `pip install -e .` too
+    path = os.pathsep.join(p for p in (REPO, os.environ.get('PYTHONPATH'))
+                           if p)
+    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=path)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if verbose or _SHOW.search(line.split(' - mmengine - ')[-1]):
+            print('  ' + line, end='', flush=True)
+    if proc.wait() != 0:
+        if not verbose:
+            print(''.join(lines[-60:]), file=sys.stderr)
+        raise SystemExit(f'tools/{tool} failed (exit {proc.returncode}); '
+                         'the last lines of its output are above')
+    return ''.join(lines)
+
+
+def last_checkpoint(train_dir: str) -> str:
+    with open(osp.join(train_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def read_test_metrics(test_dir: str, since: float) -> Dict[str, float]:
+    """The metrics mmengine dumped for the test run that started at ``since``
+    (``<work_dir>/<timestamp>/<timestamp>.json``)."""
+    runs = [
+        path for path in glob.glob(osp.join(test_dir, '*', '*.json'))
+        if osp.basename(osp.dirname(path)) == osp.splitext(
+            osp.basename(path))[0] and osp.getmtime(path) >= since - 1
+    ]
+    if not runs:
+        raise SystemExit(f'no metrics written under {test_dir}')
+    with open(max(runs, key=osp.getmtime)) as f:
+        return json.load(f)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    args = parse_args(argv)
+    start = time.time()
+    work_dir = osp.abspath(args.work_dir)
+    train_dir = osp.join(work_dir, 'train')
+    test_dir = osp.join(work_dir, 'test')
+    show_dir = osp.join(test_dir, 'show')
+    sys.path.insert(0, REPO)  # run from a checkout without an install too
+
+    print(f'[1/3] toy CLIP and toy ADE20K-layout data in {work_dir}')
+    files = prepare_toy_files(work_dir)
+    print(f'  {"reused" if files.reused else "wrote"} '
+          f'{files.clip_file} and {files.data_root} '
+          f'({DATA["num_train"]} train / {DATA["num_val"]} val images)')
+    t_files = time.time()
+
+    options = path_options(files)
+    iters = args.iters
+    if iters is None:
+        from mmengine.config import Config
+        iters = Config.fromfile(args.config).train_cfg.max_iters
+    print(f'[2/3] training DenseCLIP ({osp.relpath(args.config, REPO)}, '
+          f'{iters} iterations)')
+    # no validation inside training: step 3 evaluates the same checkpoint
+    run_tool('train.py', [args.config, '--work-dir', train_dir,
+                          '--cfg-options'] + options +
+             schedule_options(iters, validate=False), args.verbose)
+    checkpoint = last_checkpoint(train_dir)
+    t_train = time.time()
+
+    print('[3/3] testing the last checkpoint, slide inference, on the '
+          'validation split')
+    shutil.rmtree(show_dir, ignore_errors=True)  # this run's paintings only
+    run_tool('test.py', [args.config, checkpoint, '--work-dir', test_dir,
+                         '--show-dir', show_dir, '--cfg-options'] + options,
+             args.verbose)
+    metrics = read_test_metrics(test_dir, t_train)
+    painted = sorted(glob.glob(osp.join(show_dir, '**', '*.png'),
+                               recursive=True))
+    t_test = time.time()
+    tta_metrics = None
+    if args.tta:
+        print('      and with multi-scale + flip (--tta)')
+        t_tta = time.time()
+        run_tool('test.py', [args.config, checkpoint, '--work-dir', test_dir,
+                             '--tta', '--cfg-options'] + options,
+                 args.verbose)
+        tta_metrics = read_test_metrics(test_dir, t_tta)
+
+    end = time.time()
+    result = dict(metrics=metrics, tta_metrics=tta_metrics,
+                  checkpoint=checkpoint, painted=painted,
+                  show_dir=osp.dirname(painted[0]) if painted else show_dir,
+                  wall_s=end - start, files_reused=files.reused)
+    bar = '=' * 72
+    print(f'\n{bar}\nDenseCLIP toy demo')
+    print(f'  mIoU (single scale, slide inference, {DATA["num_val"]} val '
+          f'images): {metrics["mIoU"]:.2f}   aAcc {metrics["aAcc"]:.2f}   '
+          f'mAcc {metrics["mAcc"]:.2f}')
+    if tta_metrics is not None:
+        print(f'  mIoU (multi-scale + flip):                          '
+              f'{tta_metrics["mIoU"]:.2f}')
+    print(f'  checkpoint:  {checkpoint}')
+    print(f'  predictions: {len(painted)} painted images (input | ground '
+          f'truth | prediction) in {result["show_dir"]}')
+    print(f'  logs:        {train_dir}, {test_dir}')
+    print(f'  wall time:   {end - start:.0f} s (toy files '
+          f'{t_files - start:.0f} s, train {t_train - t_files:.0f} s, '
+          f'test {t_test - t_train:.0f} s'
+          + (f', tta {end - t_test:.0f} s' if args.tta else '') + ')')
+    print(bar)
+    return result
+
+
+if __name__ == '__main__':
+    main()
