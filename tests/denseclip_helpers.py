@@ -20,8 +20,12 @@ PAPER_CONFIGS = [
     'denseclip_fpn_vit-b_ade_640.py', 'denseclip_fpn_vit-b_ade_640_released.py',
     'fpn_clip_r50_ade.py', 'fpn_clip_r101_ade.py', 'fpn_clip_vit-b_ade_640.py'
 ]
+# DenseCLIP's other variants: pre-model prompting, any backbone.
+VARIANT_CONFIGS = [
+    'denseclip_fpn_r50-pre_ade.py', 'denseclip_fpn_imagenet-r50_ade.py'
+]
 DENSECLIP_CONFIGS = [
-    osp.join(CONFIG_DIR, c) for c in PAPER_CONFIGS
+    osp.join(CONFIG_DIR, c) for c in PAPER_CONFIGS + VARIANT_CONFIGS
 ] + [TOY_CONFIG]
 
 

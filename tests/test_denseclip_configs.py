@@ -67,6 +67,9 @@ def small_model_cfg(cfg):
     model.pretrained = None
     if model.type == 'DenseCLIP':
         model.text_encoder.transformer_layers = 1
+        model.text_encoder.pretrained = None
+    if model.backbone.type == 'BackboneWithEmbeddings':
+        model.backbone.backbone.init_cfg = None  # ImageNet weights: download
     return model
 
 
@@ -261,3 +264,20 @@ def test_pipelines_on_ade_layout(name, ade_root):
     shorts = sorted({min(v.shape[1:]) for v in views['inputs']})
     assert shorts == [int(short * r) for r in (0.5, 0.75, 1.0, 1.25, 1.5,
                                                 1.75)]
+
+
+def test_variant_configs():
+    pre = load(osp.join(CONFIG_DIR, 'denseclip_fpn_r50-pre_ade.py')).model
+    assert pre.prompting == 'pre'
+    assert (pre.context_decoder.visual_dim, pre.context_decoder.memory_dim) \
+        == (pre.token_embed_dim, pre.backbone.output_dim)
+    cfg = load(osp.join(CONFIG_DIR, 'denseclip_fpn_imagenet-r50_ade.py'))
+    model = cfg.model
+    assert model.pretrained is None
+    assert model.backbone.type == 'BackboneWithEmbeddings'
+    assert model.backbone.backbone.type == 'ResNetV1c'
+    assert model.backbone.embed_dim == model.text_dim == 1024
+    assert model.text_encoder.pretrained == 'pretrained/RN50.pt'
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    assert keys['text_encoder'] == dict(lr_mult=0.0)
+    assert keys['backbone.proj'] == dict(lr_mult=1.0)
