@@ -3,6 +3,7 @@ import dataclasses
 import json
 import os
 import os.path as osp
+import re
 
 import pytest
 from denseclip_helpers import load_tool
@@ -89,3 +90,20 @@ def test_fast_demo_end_to_end(demo, tmp_path, capsys):
     # the test ran slide inference from the config
     dumped = open(osp.join(work_dir, 'test', 'denseclip_toy.py')).read()
     assert "mode='slide'" in dumped
+
+
+def test_fast_maskclip_plus_demo_end_to_end(demo, tmp_path, capsys):
+    """The same toy files train MaskCLIP+ (teacher: MaskCLIP on the toy CLIP)
+    for 4 iterations and test it: the whole annotation-free path on a CPU."""
+    work_dir = str(tmp_path / 'toy')
+    config = osp.join(demo.REPO, 'configs', 'toy', 'maskclip_plus_toy.py')
+    result = demo.main(['--fast', '--work-dir', work_dir, '--config', config])
+    out = capsys.readouterr().out
+    assert osp.isfile(result['checkpoint'])
+    assert 0 <= result['metrics']['mIoU'] <= 100
+    assert 'MaskClipPlus toy demo' in out and 'whole inference' in out
+    # the teacher's image tower read the toy CLIP file the demo pointed it at
+    assert re.search(r'loaded \d+ tensors from .*toy_RN\.pt into CLIPResNet',
+                     out)
+    dumped = open(osp.join(work_dir, 'train', 'maskclip_plus_toy.py')).read()
+    assert osp.join(work_dir, 'clip', 'toy_RN.pt') in dumped

@@ -9,10 +9,13 @@
    (``denseclip.toy_data``) under ``WORK_DIR``; files already there from an
    earlier run with the same settings are reused.
 2. Trains DenseCLIP with ``configs/toy/denseclip_toy.py`` through
-   ``tools/train.py`` (mmengine's Runner), logging every 20 iterations.
-3. Tests the last checkpoint through ``tools/test.py`` with slide inference on
-   the validation split, paints every prediction (``--show-dir``) and prints
-   the mIoU; ``--tta`` also runs the multi-scale + flip test.
+   ``tools/train.py`` (mmengine's Runner), logging every 20 iterations
+   (``--config configs/toy/maskclip_plus_toy.py``: MaskCLIP+ instead, its
+   teacher MaskCLIP on the toy CLIP).
+3. Tests the last checkpoint through ``tools/test.py`` with the config's
+   inference mode (slide for DenseCLIP) on the validation split, paints
+   every prediction (``--show-dir``) and prints the mIoU; ``--tta`` also runs
+   the multi-scale + flip test.
 
 ``--fast`` trains 4 iterations (for tests: it checks the plumbing, not the
 score). The configs' paths are pointed at ``WORK_DIR`` with ``--cfg-options``;
@@ -138,9 +141,19 @@ def prepare_toy_files(work_dir: str) -> ToyFiles:
     return ToyFiles(clip_file, data_root, reuse)
 
 
-def path_options(files: ToyFiles) -> List[str]:
-    """``--cfg-options`` pointing the toy config at the files."""
-    return [f'model.pretrained={files.clip_file}'] + [
+# where each toy config reads the CLIP file
+CLIP_FILE_KEYS = {
+    'DenseCLIP': ('model.pretrained', ),
+    # MaskCLIP+: the MaskCLIP teacher's image tower and head
+    'MaskClipPlus': ('model.teacher.backbone.pretrained',
+                     'model.teacher.decode_head.clip_pretrained'),
+}
+
+
+def path_options(files: ToyFiles, model_type: str = 'DenseCLIP') -> List[str]:
+    """``--cfg-options`` pointing a toy config of ``model_type`` at the files."""
+    return [f'{key}={files.clip_file}'
+            for key in CLIP_FILE_KEYS[model_type]] + [
         f'{loader}.dataset.data_root={files.data_root}'
         for loader in ('train_dataloader', 'val_dataloader',
                        'test_dataloader')
@@ -225,12 +238,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
           f'({DATA["num_train"]} train / {DATA["num_val"]} val images)')
     t_files = time.time()
 
-    options = path_options(files)
-    iters = args.iters
-    if iters is None:
-        from mmengine.config import Config
-        iters = Config.fromfile(args.config).train_cfg.max_iters
-    print(f'[2/3] training DenseCLIP ({osp.relpath(args.config, REPO)}, '
+    from mmengine.config import Config
+    cfg = Config.fromfile(args.config)
+    model_type = cfg.model.type
+    options = path_options(files, model_type)
+    iters = args.iters if args.iters is not None else cfg.train_cfg.max_iters
+    print(f'[2/3] training {model_type} ({osp.relpath(args.config, REPO)}, '
           f'{iters} iterations)')
     # no validation inside training: step 3 evaluates the same checkpoint
     run_tool('train.py', [args.config, '--work-dir', train_dir,
@@ -239,7 +252,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     checkpoint = last_checkpoint(train_dir)
     t_train = time.time()
 
-    print('[3/3] testing the last checkpoint, slide inference, on the '
+    mode = cfg.model.test_cfg.get('mode', 'whole')
+    print(f'[3/3] testing the last checkpoint, {mode} inference, on the '
           'validation split')
     shutil.rmtree(show_dir, ignore_errors=True)  # this run's paintings only
     run_tool('test.py', [args.config, checkpoint, '--work-dir', test_dir,
@@ -264,8 +278,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                   show_dir=osp.dirname(painted[0]) if painted else show_dir,
                   wall_s=end - start, files_reused=files.reused)
     bar = '=' * 72
-    print(f'\n{bar}\nDenseCLIP toy demo')
-    print(f'  mIoU (single scale, slide inference, {DATA["num_val"]} val '
+    print(f'\n{bar}\n{model_type} toy demo')
+    print(f'  mIoU (single scale, {mode} inference, {DATA["num_val"]} val '
           f'images): {metrics["mIoU"]:.2f}   aAcc {metrics["aAcc"]:.2f}   '
           f'mAcc {metrics["mAcc"]:.2f}')
     if tta_metrics is not None:

@@ -1,0 +1,132 @@
+# MaskCLIP+ on the toy problem of `make demo`: annotation-free, a small
+# DeepLabv2 (dilated ResNet-18, ASPPV2Head) learns the toy dataset's 5 classes
+# from the pseudo labels of MaskCLIP run on the toy CLIP (random weights, so
+# the labels carry little meaning: this checks the whole training path on a
+# CPU, not the score), self-training from iteration 200 on.
+#   python tools/toy_demo.py --config configs/toy/maskclip_plus_toy.py
+# (writes or reuses the toy files in work_dirs/toy, trains, slide-free whole
+# test, prints mIoU), or, with the toy files present:
+#   python tools/train.py configs/toy/maskclip_plus_toy.py
+_base_ = ['../_base_/default_runtime.py']
+toy_root = 'work_dirs/toy'
+data_root = toy_root + '/ade/ADEChallengeData2016'
+clip_file = toy_root + '/clip/toy_RN.pt'
+# = denseclip.toy_data.TOY_CLASSES / TOY_PALETTE (label k + 1 on disk)
+metainfo = dict(
+    classes=('textured background', 'red disc', 'green square',
+             'blue triangle', 'yellow ring'),
+    palette=[[120, 120, 120], [220, 40, 40], [40, 180, 40], [40, 60, 220],
+             [230, 210, 40]])
+num_classes = 5
+crop_size = (128, 128)
+img_scale = (512, 128)
+
+# the teacher: MaskCLIP on the toy CLIP (denseclip.toy_clip.DEMO_RESNET: a
+# modified ResNet of width 16, embedding 64, a width-64 text tower of 4 heads)
+teacher = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor',
+        mean=[122.7709, 116.7460, 104.0937],
+        std=[68.5005, 66.6322, 70.3232],
+        bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
+    backbone=dict(
+        type='CLIPResNet', layers=[1, 1, 1, 1], width=16, output_dim=64,
+        input_resolution=crop_size[0], pretrained=clip_file,
+        require_clip_weights=True),
+    decode_head=dict(
+        type='MaskClipHead', vit=False, in_channels=16 * 32, in_index=3,
+        channels=0, text_channels=64, num_classes=num_classes,
+        clip_pretrained=clip_file, class_names=list(metainfo['classes']),
+        templates='imagenet85', text_encoder=dict(transformer_heads=4),
+        align_corners=False),
+    test_cfg=dict(mode='whole'))
+
+model = dict(
+    type='MaskClipPlus',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=crop_size),
+    backbone=dict(
+        type='ResNetV1c', depth=18, stem_channels=16, base_channels=16,
+        num_stages=4, out_indices=(0, 1, 2, 3), dilations=(1, 1, 2, 4),
+        strides=(1, 2, 1, 1), norm_cfg=dict(type='BN', requires_grad=True),
+        contract_dilation=True),
+    decode_head=dict(
+        type='MaskClipPlusHead',
+        decode_module=dict(type='ASPPV2Head', dilations=(1, 2, 3, 4)),
+        in_channels=128, in_index=3, channels=64, text_channels=64,
+        num_classes=num_classes, dropout_ratio=0., align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)),
+    teacher=teacher,
+    unseen_classes=None,  # annotation-free: every class is pseudo-labelled
+    self_train_from=200,
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+
+# ----------------------------------------------------------------- data
+dataset = dict(
+    type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
+    img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='MarkUnlabeled', classes=list(range(num_classes))),
+    dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 2.0),
+         keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=8, num_workers=2, persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        dataset,
+        data_prefix=dict(img_path='images/training',
+                         seg_map_path='annotations/training'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=2, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        dataset,
+        data_prefix=dict(img_path='images/validation',
+                         seg_map_path='annotations/validation'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator
+
+# ------------------------------------------------------------- schedule
+iters = 300
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0005))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
+         end=30),
+    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=30, end=iters,
+         by_epoch=False),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters,
+                 val_interval=iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=iters),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # paint every test image (mmseg's default is every 50th)
+    visualization=dict(type='SegVisualizationHook', interval=1))
