@@ -4,6 +4,7 @@ from typing import Optional
 from mmengine.model import BaseModule
 
 from ..clip_io import LoadReport, load_clip_tower
+from .weights_guard import require_clip_weights as guard_random_weights
 
 
 class CLIPTower(BaseModule):
@@ -16,14 +17,22 @@ class CLIPTower(BaseModule):
     Without a file the tower keeps CLIP's own initialisation, done in the
     constructor.
 
-    Subclasses set ``clip_tower`` to ``'visual'`` or ``'text'`` and may define
-    ``adapt_clip_state_dict``, ``is_clip_key`` and ``uses_clip_key`` (see
-    :func:`load_clip_tower`).
+    With ``require_clip_weights`` (MaskCLIP, which has no training to fix
+    random weights) the tower refuses to run without them: its first forward
+    reads ``pretrained`` if neither ``init_weights`` nor a loaded checkpoint
+    gave the weights, and raises if there is no file
+    (:mod:`denseclip.models.weights_guard`).
+
+    Subclasses set ``clip_tower`` to ``'visual'`` or ``'text'`` (and
+    ``example_file``, for messages) and may define ``adapt_clip_state_dict``,
+    ``is_clip_key`` and ``uses_clip_key`` (see :func:`load_clip_tower`).
     """
 
     clip_tower: str = ''
+    example_file: str = 'pretrained/RN50.pt'
 
-    def __init__(self, pretrained: Optional[str] = None, init_cfg=None):
+    def __init__(self, pretrained: Optional[str] = None, init_cfg=None,
+                 require_clip_weights: bool = False):
         if pretrained is not None and init_cfg is not None:
             raise ValueError(
                 f'{type(self).__name__}: give the CLIP file either as '
@@ -34,6 +43,13 @@ class CLIPTower(BaseModule):
         super().__init__(init_cfg)
         self.pretrained = pretrained
         self.load_report: Optional[LoadReport] = None
+        if require_clip_weights:
+            guard_random_weights(
+                self, f"Give the OpenAI CLIP file as the model's pretrained "
+                f"(e.g. model.pretrained='{self.example_file}', which mmseg's "
+                f"EncoderDecoder passes to the backbone) or "
+                f"backbone.pretrained, or load a whole checkpoint of this "
+                f"model (load_from=, tools/test.py CONFIG CHECKPOINT).")
 
     @property
     def clip_checkpoint(self) -> Optional[str]:

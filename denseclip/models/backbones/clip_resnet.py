@@ -18,13 +18,7 @@ from torch import Tensor, nn
 from ...clip_io import resize_pos_embed
 from ..clip_tower import CLIPTower
 from ..legacy_args import drop_legacy_args
-from ..weights_guard import require_clip_weights as require_clip_weights_of
 
-RANDOM_WEIGHTS_HINT = (
-    "Give the OpenAI CLIP file as the model's pretrained (e.g. "
-    "model.pretrained='pretrained/RN50.pt', which mmseg's EncoderDecoder "
-    "passes to the backbone) or backbone.pretrained, or load a whole "
-    "checkpoint of this model (load_from=, tools/test.py CONFIG CHECKPOINT).")
 
 
 class Bottleneck(nn.Module):
@@ -121,10 +115,8 @@ class CLIPResNet(CLIPTower):
         pretrained: an OpenAI CLIP file whose ``visual.*`` tensors are loaded.
         norm_cfg: norm layers (BatchNorm as in CLIP).
         norm_eval: keep the norm layers in eval mode while training.
-        require_clip_weights: refuse to run on random weights (MaskCLIP): the
-            first forward reads ``pretrained`` if neither ``init_weights`` nor
-            a loaded checkpoint gave the weights, and raises if there is no
-            file (see :mod:`denseclip.models.weights_guard`).
+        require_clip_weights: refuse to run on random weights (MaskCLIP;
+            see :class:`~denseclip.models.clip_tower.CLIPTower`).
     """
 
     clip_tower = 'visual'
@@ -141,7 +133,8 @@ class CLIPResNet(CLIPTower):
                  init_cfg=None,
                  **legacy):
         drop_legacy_args(type(self).__name__, legacy)
-        super().__init__(pretrained=pretrained, init_cfg=init_cfg)
+        super().__init__(pretrained=pretrained, init_cfg=init_cfg,
+                         require_clip_weights=require_clip_weights)
         self.layers = list(layers)
         self.output_dim = output_dim
         self.input_resolution = input_resolution
@@ -172,8 +165,6 @@ class CLIPResNet(CLIPTower):
         for name, param in self.named_parameters():
             if name.startswith('layer') and name.endswith('bn3.weight'):
                 nn.init.zeros_(param)
-        if require_clip_weights:
-            require_clip_weights_of(self, RANDOM_WEIGHTS_HINT)
 
     def stem(self, x: Tensor) -> Tensor:
         for conv, bn in ((self.conv1, self.bn1), (self.conv2, self.bn2),

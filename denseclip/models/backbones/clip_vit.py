@@ -12,14 +12,8 @@ from ...clip_io import resize_pos_embed
 from ..clip_tower import CLIPTower
 from ..layers.clip_transformer import LayerNorm, Transformer
 from ..legacy_args import drop_legacy_args
-from ..weights_guard import require_clip_weights as require_clip_weights_of
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
-RANDOM_WEIGHTS_HINT = (
-    "Give the OpenAI CLIP file as the model's pretrained (e.g. "
-    "model.pretrained='pretrained/ViT-B-16.pt', which mmseg's EncoderDecoder "
-    "passes to the backbone) or backbone.pretrained, or load a whole "
-    "checkpoint of this model (load_from=, tools/test.py CONFIG CHECKPOINT).")
 
 
 def build_pyramid_level(width: int, patch_size: int, stride: int,
@@ -74,13 +68,12 @@ class CLIPVisionTransformer(CLIPTower):
             value path through ``ln_post`` (before ``proj``) and its attention
             keys, both ``[B, width, H/p, W/p]``. The last block's attention
             itself is then computed only if another output needs it.
-        require_clip_weights: refuse to run on random weights (MaskCLIP): the
-            first forward reads ``pretrained`` if neither ``init_weights`` nor
-            a loaded checkpoint gave the weights, and raises if there is no
-            file (see :mod:`denseclip.models.weights_guard`).
+        require_clip_weights: refuse to run on random weights (MaskCLIP;
+            see :class:`~denseclip.models.clip_tower.CLIPTower`).
     """
 
     clip_tower = 'visual'
+    example_file = 'pretrained/ViT-B-16.pt'
 
     def __init__(self,
                  input_resolution: int = 224,
@@ -100,7 +93,8 @@ class CLIPVisionTransformer(CLIPTower):
                  init_cfg=None,
                  **legacy):
         drop_legacy_args(type(self).__name__, legacy)
-        super().__init__(pretrained=pretrained, init_cfg=init_cfg)
+        super().__init__(pretrained=pretrained, init_cfg=init_cfg,
+                         require_clip_weights=require_clip_weights)
         out_indices = list(out_indices or [])
         if out_indices and len(out_indices) != len(PYRAMID_STRIDES):
             raise ValueError(f'CLIPVisionTransformer: out_indices must name 4 '
@@ -139,8 +133,6 @@ class CLIPVisionTransformer(CLIPTower):
                 self.add_module(
                     f'fpn{level}',
                     build_pyramid_level(width, patch_size, stride, norm_cfg))
-        if require_clip_weights:
-            require_clip_weights_of(self, RANDOM_WEIGHTS_HINT)
 
     def embed(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
         """Patchify and add class token and positions: ``[B, 1 + HW, C]``."""
