@@ -10,7 +10,7 @@ import os
 import os.path as osp
 import tempfile
 from collections import OrderedDict
-from typing import Dict, Sequence, Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -330,7 +330,3 @@ def _image_resolution(model: OpenAICLIP) -> int:
     side = int((visual.attnpool.positional_embedding.shape[0] - 1)**0.5)
     return side * 32
 
-
-def state_dict_of(model: nn.Module) -> Dict[str, Tensor]:
-    """A detached copy of ``model``'s state dict."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -150,15 +150,12 @@ def build_model(args: argparse.Namespace, device: torch.device):
 def disable_text_cache(model) -> None:
     """Make DenseCLIP recompute its text features on every forward (every
     slide crop batch), as without the cache."""
-    model._text_cache = None
-    model._text_cache_key = lambda: object()  # never equal: always a miss
+    model.cache_text = False
 
 
 def enable_text_cache(model) -> None:
     """Undo :func:`disable_text_cache`."""
-    model.__dict__.pop('_text_cache_key', None)
-    if hasattr(model, '_text_cache'):
-        model._text_cache = None
+    model.cache_text = True
 
 
 def metas(h: int, w: int, n: int) -> List[dict]:

@@ -62,6 +62,8 @@ class DenseCLIP(EncoderDecoder):
             its parameters get no gradient). Gradients still reach the
             contexts through it.
         prompting: ``'post'`` (post-model, cached text) or ``'pre'``.
+        cache_text: in eval mode, reuse the (post-model) text features until
+            the weights change; off only to measure what the cache saves.
         pretrained: one OpenAI CLIP file for both the image and text towers.
     """
 
@@ -80,6 +82,7 @@ class DenseCLIP(EncoderDecoder):
                  text_dim: int = 1024,
                  freeze_text_encoder: bool = True,
                  prompting: str = 'post',
+                 cache_text: bool = True,
                  neck: Optional[dict] = None,
                  identity_head: Optional[dict] = None,
                  auxiliary_head: Optional[dict] = None,
@@ -124,6 +127,7 @@ class DenseCLIP(EncoderDecoder):
         self.text_head = text_head
         self.tau = tau
         self.prompting = prompting
+        self.cache_text = cache_text
         self.freeze_text_encoder = freeze_text_encoder
         if freeze_text_encoder:
             self.text_encoder.requires_grad_(False)
@@ -185,7 +189,7 @@ class DenseCLIP(EncoderDecoder):
         text encoder's weights or the class names change.
         """
         self._check_class_names()
-        if self.training:
+        if self.training or not self.cache_text:
             self._text_cache = None
             return self.text_encoder(self.texts, self.contexts)
         key = self._text_cache_key()
