@@ -278,3 +278,12 @@ def test_released_checkpoint_layout_loads_without_missing_keys(rn_clip,
     load_checkpoint(model, path, strict=True)  # raises on any key mismatch
     assert set(model.state_dict()) == set(state)
     torch.testing.assert_close(model.contexts, state['contexts'])
+
+
+def test_long_class_names_error_unless_truncated(rn_clip):
+    names = ['sky', 'tree', 'road', 'chest of drawers and more']
+    with pytest.raises(ValueError, match="'chest of drawers and more' needs"):
+        MODELS.build(tiny_denseclip_cfg(rn_clip.shape, class_names=names))
+    model = MODELS.build(tiny_denseclip_cfg(
+        rn_clip.shape, class_names=names, truncate_class_names=True))
+    assert model.texts.shape == (4, 5) and model.texts[3, -1] == 49407

@@ -49,7 +49,9 @@ class DenseCLIP(EncoderDecoder):
             take them from the dataset's metainfo (``ClassNamesHook``).
         context_length: token length of a class name (start and end
             included); the text encoder's ``context_length`` minus this is the
-            number of learnable contexts.
+            number of learnable contexts. A longer name is an error naming
+            it, unless ``truncate_class_names`` (then it is cut, as the
+            reference did silently).
         context_feature: ``'attention'``: the context decoder attends to
             ``[g; z]``; ``'backbone'``: to the last stage map (set
             ``context_decoder.memory_dim`` to its channels).
@@ -74,6 +76,7 @@ class DenseCLIP(EncoderDecoder):
                  decode_head: dict,
                  class_names: Union[Sequence[str], str, None] = None,
                  context_length: int = 5,
+                 truncate_class_names: bool = False,
                  context_feature: str = 'attention',
                  score_concat_index: int = 3,
                  text_head: bool = False,
@@ -122,6 +125,7 @@ class DenseCLIP(EncoderDecoder):
         self.identity_head = (MODELS.build(identity_head)
                               if identity_head is not None else None)
         self.context_length = context_length
+        self.truncate_class_names = truncate_class_names
         self.context_feature = context_feature
         self.score_concat_index = score_concat_index
         self.text_head = text_head
@@ -163,8 +167,9 @@ class DenseCLIP(EncoderDecoder):
                 f'DenseCLIP: {len(class_names)} class names but the decode '
                 f'head has num_classes={self.num_classes}')
         self.class_names = class_names
-        self.texts = tokenize(class_names, self.context_length).to(
-            self.contexts.device)
+        self.texts = tokenize(class_names, self.context_length,
+                              self.truncate_class_names).to(
+                                  self.contexts.device)
         self._text_cache = None
 
     # ------------------------------------------------------------- text side
