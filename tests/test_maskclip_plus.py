@@ -11,8 +11,8 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS, TRANSFORMS
 from mmseg.structures import SegDataSample
 
-from denseclip.models.segmentors.maskclip_plus import (CLIP_MEAN, CLIP_STD,
-                                                       assign_pseudo_labels)
+from denseclip.models.clip_arch import CLIP_MEAN, CLIP_STD
+from denseclip.models.segmentors.maskclip_plus import assign_pseudo_labels
 
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]

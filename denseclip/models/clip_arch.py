@@ -15,6 +15,11 @@ from ..clip_io import CLIPCheckpointError, load_clip_checkpoint
 
 StateDict = Dict[str, Tensor]
 
+# CLIP's input normalisation (RGB, 0..255): OpenAI's mean (0.48145466,
+# 0.4578275, 0.40821073) and std (0.26862954, 0.26130258, 0.27577711) x 255
+CLIP_MEAN = (122.7709, 116.7460, 104.0937)
+CLIP_STD = (68.5005, 66.6322, 70.3232)
+
 
 def _count(state_dict: StateDict, prefix: str) -> int:
     """Number of distinct ``<prefix><i>.`` indices among the keys."""

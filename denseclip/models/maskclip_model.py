@@ -13,15 +13,15 @@ from mmengine.config import ConfigDict
 
 from .. import clip_files
 from ..clip_io import load_clip_checkpoint
-from .clip_arch import clip_visual_cfg
+from .clip_arch import CLIP_MEAN, CLIP_STD, clip_visual_cfg
 from .text.prompt_class_names import ClassNamesSpec, resolve_class_names
 from .text.prompt_templates import TemplatesSpec
 
 # CLIP's mean/std (x 255, RGB); inputs are BGR images as mmseg loads them
 CLIP_DATA_PREPROCESSOR = dict(
     type='SegDataPreProcessor',
-    mean=[122.7709, 116.7460, 104.0937],
-    std=[68.5005, 66.6322, 70.3232],
+    mean=list(CLIP_MEAN),
+    std=list(CLIP_STD),
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255)

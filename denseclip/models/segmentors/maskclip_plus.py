@@ -14,9 +14,8 @@ from mmseg.utils import add_prefix
 from torch import Tensor
 
 from ...datasets.mark_unlabeled import UNLABELED_INDEX
+from ..clip_arch import CLIP_MEAN, CLIP_STD
 
-CLIP_MEAN = (122.7709, 116.7460, 104.0937)
-CLIP_STD = (68.5005, 66.6322, 70.3232)
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 
