@@ -14,7 +14,7 @@ minutes on a CPU. Layouts:
 """
 import os
 import os.path as osp
-from typing import Dict, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -60,15 +60,36 @@ def _draw_shape(img: np.ndarray, label: np.ndarray, cls: int,
     label[on] = cls
 
 
-def make_toy_sample(rng: np.random.Generator,
-                    size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
-    """One RGB image ``[H, W, 3]`` uint8 and its class map of :data:`TOY_CLASSES`."""
+def draw_toy_scene(
+        rng: np.random.Generator,
+        size: Tuple[int, int],
+        num_shapes: Optional[int] = None
+) -> Tuple[np.ndarray, np.ndarray, List[int]]:
+    """A textured background with shapes drawn on it, one after the other.
+
+    Returns the RGB image ``[H, W, 3]`` uint8, its class map of
+    :data:`TOY_CLASSES` and the classes of the shapes in the order they were
+    drawn (a later shape may cover an earlier one). ``num_shapes`` (0 for the
+    background alone) defaults to 1 to 3 at random.
+    """
     h, w = size
     img = _background(rng, h, w)  # [H, W, 3] float
     label = np.zeros((h, w), np.uint8)
-    for _ in range(rng.integers(1, 4)):
-        _draw_shape(img, label, int(rng.integers(1, len(TOY_CLASSES))), rng)
-    return img.astype(np.uint8), label
+    if num_shapes is None:
+        num_shapes = rng.integers(1, 4)
+    drawn = []
+    for _ in range(num_shapes):
+        cls = int(rng.integers(1, len(TOY_CLASSES)))
+        _draw_shape(img, label, cls, rng)
+        drawn.append(cls)
+    return img.astype(np.uint8), label, drawn
+
+
+def make_toy_sample(rng: np.random.Generator,
+                    size: Tuple[int, int]) -> Tuple[np.ndarray, np.ndarray]:
+    """One RGB image ``[H, W, 3]`` uint8 and its class map of :data:`TOY_CLASSES`."""
+    img, label, _ = draw_toy_scene(rng, size)
+    return img, label
 
 
 def _voc_boundaries(label: np.ndarray) -> np.ndarray:
