@@ -77,8 +77,9 @@ class ToyClipRecipe:
 
 # The toy CLIPs MaskCLIP and MaskCLIP+ run on (tools/toy_demo.py).
 TOY_CLIP_RECIPES = {
-    'RN': ToyClipRecipe(shape=TRAINED_RESNET),
-    'ViT': ToyClipRecipe(shape=TRAINED_VIT, lr=3e-3),
+    'RN': ToyClipRecipe(shape=TRAINED_RESNET, steps=150, batch_size=64),
+    'ViT': ToyClipRecipe(shape=TRAINED_VIT, steps=300, batch_size=128,
+                         lr=3e-3),
 }
 
 
