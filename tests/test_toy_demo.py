@@ -92,9 +92,74 @@ def test_fast_demo_end_to_end(demo, tmp_path, capsys):
     assert "mode='slide'" in dumped
 
 
+def test_trained_toy_clip_is_trained_once_and_reused(demo, tmp_path,
+                                                    capsys):
+    work_dir = str(tmp_path / 'toy')
+    first = demo.prepare_trained_clip(work_dir, 'ViT', fast=True)
+    assert first.reused is False
+    assert first.clip_file == osp.join(work_dir, 'clip',
+                                       'toy_ViT_trained.pt')
+    assert 0 <= first.retrieval <= 1
+    out = capsys.readouterr().out
+    assert f'step {demo.FAST_CLIP_STEPS}/{demo.FAST_CLIP_STEPS}' in out
+    mtime = os.stat(first.clip_file).st_mtime_ns
+    again = demo.prepare_trained_clip(work_dir, 'ViT', fast=True)
+    assert again == dataclasses.replace(first, reused=True)
+    assert os.stat(first.clip_file).st_mtime_ns == mtime
+    assert capsys.readouterr().out == ''  # no training the second time
+    # another recipe (here: the full one) is trained anew; so is an older
+    # version of the training code
+    manifest = osp.splitext(first.clip_file)[0] + '.json'
+    with open(manifest) as f:
+        recorded = json.load(f)
+    assert recorded['recipe']['steps'] == demo.FAST_CLIP_STEPS
+    recorded['version'] -= 1
+    with open(manifest, 'w') as f:
+        json.dump(recorded, f)
+    assert demo.prepare_trained_clip(work_dir, 'ViT',
+                                     fast=True).reused is False
+    with pytest.raises(SystemExit, match="toy_clip='ResNet'.*'RN', 'ViT'"):
+        demo.prepare_trained_clip(work_dir, 'ResNet')
+
+
+def test_another_data_seed_writes_another_dataset(demo, tmp_path):
+    work_dir = str(tmp_path / 'toy')
+    first = demo.prepare_toy_files(work_dir)
+    image = osp.join(first.data_root, 'images', 'validation',
+                     'ADE_val_00000001.jpg')
+    before = open(image, 'rb').read()
+    other = demo.prepare_toy_files(work_dir, data_seed=1)
+    assert other.reused is False and other.data_root == first.data_root
+    assert open(image, 'rb').read() != before
+    assert demo.prepare_toy_files(work_dir, data_seed=1).reused is True
+
+
+def test_fast_maskclip_demo_tests_without_training(demo, tmp_path, capsys):
+    """MaskCLIP has nothing to train: the demo tests the config through
+    tools/test.py without a checkpoint, on the trained toy CLIP."""
+    work_dir = str(tmp_path / 'toy')
+    config = osp.join(demo.REPO, 'configs', 'toy', 'maskclip_toy.py')
+    result = demo.main(['--fast', '--work-dir', work_dir, '--config', config])
+    out = capsys.readouterr().out
+    assert result['checkpoint'] is None
+    assert not osp.exists(osp.join(work_dir, 'train'))
+    assert result['clip_file'] == osp.join(work_dir, 'clip',
+                                           'toy_RN_trained.pt')
+    assert 0 <= result['metrics']['mIoU'] <= 100
+    assert 'MaskClipHead toy demo (no training: annotation-free)' in out
+    assert '[2/2] testing with the frozen CLIP weights' in out
+    assert 'tools/train.py' not in out
+    assert re.search(r'loaded \d+ tensors from .*toy_RN_trained\.pt into '
+                     r'CLIPResNet', out)
+    assert len(result['painted']) == demo.DATA['num_val']
+    line = next(l for l in out.splitlines() if l.strip().startswith('mIoU ('))
+    assert 'seed 0' in line and f'{result["metrics"]["mIoU"]:.2f}' in line
+
+
 def test_fast_maskclip_plus_demo_end_to_end(demo, tmp_path, capsys):
-    """The same toy files train MaskCLIP+ (teacher: MaskCLIP on the toy CLIP)
-    for 4 iterations and test it: the whole annotation-free path on a CPU."""
+    """The same toy files train MaskCLIP+ (teacher: MaskCLIP on the trained
+    toy CLIP) for 4 iterations and test it: the whole annotation-free path
+    on a CPU."""
     work_dir = str(tmp_path / 'toy')
     config = osp.join(demo.REPO, 'configs', 'toy', 'maskclip_plus_toy.py')
     result = demo.main(['--fast', '--work-dir', work_dir, '--config', config])
@@ -103,7 +168,7 @@ def test_fast_maskclip_plus_demo_end_to_end(demo, tmp_path, capsys):
     assert 0 <= result['metrics']['mIoU'] <= 100
     assert 'MaskClipPlus toy demo' in out and 'whole inference' in out
     # the teacher's image tower read the toy CLIP file the demo pointed it at
-    assert re.search(r'loaded \d+ tensors from .*toy_RN\.pt into CLIPResNet',
-                     out)
+    assert re.search(r'loaded \d+ tensors from .*toy_RN_trained\.pt into '
+                     r'CLIPResNet', out)
     dumped = open(osp.join(work_dir, 'train', 'maskclip_plus_toy.py')).read()
-    assert osp.join(work_dir, 'clip', 'toy_RN.pt') in dumped
+    assert osp.join(work_dir, 'clip', 'toy_RN_trained.pt') in dumped

@@ -1,16 +1,20 @@
-# MaskCLIP+ on the toy problem of `make demo`: annotation-free, a small
+# MaskCLIP+ on the toy problem of `make demo`, annotation-free: a small
 # DeepLabv2 (dilated ResNet-18, ASPPV2Head) learns the toy dataset's 5 classes
-# from the pseudo labels of MaskCLIP run on the toy CLIP (random weights, so
-# the labels carry little meaning: this checks the whole training path on a
-# CPU, not the score), self-training from iteration 200 on.
+# from the pseudo labels of its frozen teacher, MaskCLIP on the toy CLIP
+# trained contrastively on toy image-caption pairs (configs/toy/maskclip_toy.py,
+# the same model), self-training from iteration 200 on. No ground-truth class
+# reaches training (MarkUnlabeled hides them all).
 #   python tools/toy_demo.py --config configs/toy/maskclip_plus_toy.py
-# (writes or reuses the toy files in work_dirs/toy, trains, slide-free whole
-# test, prints mIoU), or, with the toy files present:
+# (trains the toy CLIP once and caches it, writes or reuses the toy data,
+# trains, tests, prints the mIoU), or, with the toy files present:
 #   python tools/train.py configs/toy/maskclip_plus_toy.py
 _base_ = ['../_base_/default_runtime.py']
+# tools/toy_demo.py trains (once) the toy CLIP of this family and points
+# clip_file and data_root at the files it wrote
+toy_clip = 'RN'
 toy_root = 'work_dirs/toy'
 data_root = toy_root + '/ade/ADEChallengeData2016'
-clip_file = toy_root + '/clip/toy_RN.pt'
+clip_file = toy_root + '/clip/toy_RN_trained.pt'
 # = denseclip.toy_data.TOY_CLASSES / TOY_PALETTE (label k + 1 on disk)
 metainfo = dict(
     classes=('textured background', 'red disc', 'green square',
@@ -19,10 +23,11 @@ metainfo = dict(
              [230, 210, 40]])
 num_classes = 5
 crop_size = (128, 128)
-img_scale = (512, 128)
+img_scale = (2048, 480)
 
-# the teacher: MaskCLIP on the toy CLIP (denseclip.toy_clip.DEMO_RESNET: a
-# modified ResNet of width 16, embedding 64, a width-64 text tower of 4 heads)
+# the teacher: the model of configs/toy/maskclip_toy.py, MaskCLIP on the
+# trained toy CLIP (denseclip.toy_clip.TRAINED_RESNET: a modified ResNet of
+# width 16, embedding 64, a width-64 text tower of 4 heads)
 teacher = dict(
     type='EncoderDecoder',
     data_preprocessor=dict(
@@ -32,8 +37,7 @@ teacher = dict(
         bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
     backbone=dict(
         type='CLIPResNet', layers=[1, 1, 1, 1], width=16, output_dim=64,
-        input_resolution=crop_size[0], pretrained=clip_file,
-        require_clip_weights=True),
+        input_resolution=64, pretrained=clip_file, require_clip_weights=True),
     decode_head=dict(
         type='MaskClipHead', vit=False, in_channels=16 * 32, in_index=3,
         channels=0, text_channels=64, num_classes=num_classes,
