@@ -66,6 +66,51 @@ def test_schedule_options_keep_warmup_inside_the_run(demo):
         demo.parse_args(['--iters', '1'])
 
 
+def _learning_rates(demo, iters):
+    """The lr of each iteration of the DenseCLIP toy config's schedule
+    with ``schedule_options(iters)`` applied (mmengine's schedulers)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = Config.fromfile(demo.CONFIG)
+    cfg.merge_from_dict(dict(o.split('=') for o in demo.schedule_options(
+        iters)))
+    wrapper = build_optim_wrapper(
+        torch.nn.Linear(2, 2), dict(type='OptimWrapper',
+                                    optimizer=dict(type='SGD', lr=1.0)))
+    schedulers = [
+        PARAM_SCHEDULERS.build(
+            dict(step, optimizer=wrapper,
+                 begin=int(step['begin']), end=int(step['end'])))
+        for step in cfg.param_scheduler
+    ]
+    rates = []
+    for _ in range(iters):
+        rates.append(wrapper.get_lr()['lr'][0])
+        wrapper.optimizer.step()  # no gradients: changes nothing
+        for scheduler in schedulers:
+            scheduler.step()
+    return rates
+
+
+@pytest.mark.parametrize('iters', [4, 10, 19])
+def test_short_runs_leave_the_warmup(demo, iters):
+    """A short run warms up over half its iterations and then trains near
+    the full lr, not at the warm-up's start factor (1e-3) throughout."""
+    rates = _learning_rates(demo, iters)
+    assert rates[0] == pytest.approx(1e-3)
+    assert max(rates) >= 0.4, rates
+    assert rates[-1] < max(rates)  # then the poly decay
+
+
+def test_long_runs_keep_the_configs_warmup(demo):
+    opts = dict(o.split('=') for o in demo.schedule_options(600))
+    assert opts['param_scheduler.0.end'] == '50'
+    assert dict(o.split('=') for o in demo.schedule_options(300))[
+        'param_scheduler.0.end'] == '30'
+
+
 def test_fast_demo_end_to_end(demo, tmp_path, capsys):
     """Toy CLIP + toy data, 4 training iterations through tools/train.py,
     slide test through tools/test.py: checkpoint, painted predictions and the

@@ -255,7 +255,10 @@ def schedule_options(iters: int, validate: bool = True) -> List[str]:
     With ``validate`` the run ends with a validation, as the config's does;
     without, it does not validate at all (the demo tests afterwards).
     """
-    warmup = max(1, min(50, iters // 10))
+    # a tenth of the run, but half of a short one: mmengine's LinearLR
+    # reaches the full lr only at its end, so a 1-iteration warm-up (iters //
+    # 10 of a short run) would leave the whole run at the start factor
+    warmup = min(50, iters // 10) if iters >= 20 else max(1, iters // 2)
     return [
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'train_cfg.val_begin={iters if validate else iters + 1}',
