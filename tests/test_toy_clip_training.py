@@ -1,0 +1,224 @@
+"""A toy CLIP trained on toy image-caption pairs: the captions, the loss, the
+training, what the trained model has learnt (retrieval), and MaskCLIP on it
+segmenting the toy validation split above chance without any label."""
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from denseclip_helpers import load_tool
+from mmengine.config import Config
+
+from denseclip.clip_io import load_clip_checkpoint
+from denseclip.toy_captions import (BACKGROUND, content_caption,
+                                    describe_toy_scene, make_captioned_batch,
+                                    name_shapes, scene_contents)
+from denseclip.toy_clip import OpenAICLIP, write_clip_checkpoint
+from denseclip.toy_clip_training import (TOY_CLIP_RECIPES, clip_loss,
+                                         content_retrieval_accuracy,
+                                         initialize_clip_parameters,
+                                         train_toy_clip)
+from denseclip.toy_data import (TOY_CLASSES, TOY_PALETTE, draw_toy_scene,
+                                make_toy_dataset)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHAPES = TOY_CLASSES[1:]
+# the suite's toy CLIP: the demo's RN recipe (so configs/toy/maskclip_toy.py
+# runs on it as it is), trained for a fraction of the steps
+TINY_STEPS = 40
+TINY_BATCH = 64
+
+
+# --------------------------------------------------------------- captions
+def names_in(caption: str):
+    return {name for name in TOY_CLASSES if name in caption}
+
+
+def test_captions_name_each_drawn_class_once_in_words():
+    rng = np.random.default_rng(0)
+    caption = describe_toy_scene([1, 3, 1], rng, ['a photo of a {}.'],
+                                 name_background=0.)
+    assert names_in(caption) == {'red disc', 'blue triangle'}
+    assert caption.count('red disc') == 1
+    assert caption in ('a photo of a red disc and a blue triangle.',
+                       'a photo of a blue triangle and a red disc.')
+    always = describe_toy_scene([4], rng, ['itap of a {}.'],
+                                name_background=1.)
+    assert always == 'itap of a yellow ring on a textured background.'
+    assert describe_toy_scene([], rng, ['a photo of a {}.']) == \
+        'a photo of a textured background.'
+    assert name_shapes(['a', 'b', 'c']) == 'a, a b and a c'
+    with pytest.raises(ValueError, match='at least one name'):
+        name_shapes([])
+
+
+def test_caption_order_and_templates_vary():
+    rng = np.random.default_rng(0)
+    captions = {describe_toy_scene([1, 2, 3], rng, ['a photo of a {}.',
+                                                    'a drawing of a {}.'])
+                for _ in range(200)}
+    # 3! orders x 2 templates x with/without the background
+    assert len(captions) == 24
+
+
+def _colours_present(image: np.ndarray, min_pixels: int = 12):
+    """The shape classes whose colour covers at least ``min_pixels`` pixels
+    of the image (read from the pixels alone)."""
+    pixels = image.reshape(-1, 1, 3).astype(np.float64)
+    palette = np.array(TOY_PALETTE, np.float64)[None]
+    nearest = np.linalg.norm(pixels - palette, axis=2)
+    close = (nearest.min(axis=1) < 60) & (nearest.argmin(axis=1) > 0)
+    counts = np.bincount(nearest.argmin(axis=1)[close], minlength=5)
+    return {TOY_CLASSES[k] for k in range(1, 5) if counts[k] >= min_pixels}
+
+
+def test_batch_captions_name_the_colours_in_their_images():
+    """What a caption names is what the image shows (judged from its pixels:
+    no class map is involved)."""
+    rng = np.random.default_rng(3)
+    images, captions = make_captioned_batch(rng, 64, 64, background_only=0.2)
+    assert images.shape == (64, 64, 64, 3) and images.dtype == np.uint8
+    assert len(captions) == 64
+    agree = [_colours_present(image) == names_in(caption) - {BACKGROUND}
+             for image, caption in zip(images, captions)]
+    assert sum(agree) >= 60  # a shape may hide another one entirely
+    empty = [c for c in captions if names_in(c) == {BACKGROUND}]
+    assert 5 <= len(empty) <= 25
+    assert all(BACKGROUND in c for c in empty)
+
+
+def test_draw_toy_scene_keeps_the_segmentation_data_as_it_was():
+    """make_toy_sample (the datasets) draws exactly what draw_toy_scene does,
+    and draws its classes in the order reported."""
+    from denseclip.toy_data import make_toy_sample
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    for _ in range(5):
+        image, label, drawn = draw_toy_scene(a, (40, 50))
+        same_image, same_label = make_toy_sample(b, (40, 50))
+        assert np.array_equal(image, same_image)
+        assert np.array_equal(label, same_label)
+        assert 1 <= len(drawn) <= 3
+        assert set(np.unique(label)) - {0} <= set(drawn)
+    image, label, drawn = draw_toy_scene(a, (40, 50), num_shapes=0)
+    assert drawn == [] and not label.any()
+
+
+def test_scene_contents_are_every_set_of_shapes():
+    contents = scene_contents()
+    assert len(contents) == 16 and contents[0] == ()
+    assert content_caption(()) == 'a photo of a textured background.'
+    assert content_caption((1, 3)) == \
+        'a photo of a red disc and a blue triangle.'
+
+
+# ------------------------------------------------------- loss and weights
+def test_clip_loss_is_the_symmetric_infonce():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 6) * 3
+    expected = 0.5 * (
+        -torch.log_softmax(logits, 1).diagonal().mean() -
+        torch.log_softmax(logits.t(), 1).diagonal().mean())
+    assert torch.allclose(clip_loss(logits, logits.t()), expected)
+    assert clip_loss(torch.zeros(8, 8), torch.zeros(8, 8)).item() == \
+        pytest.approx(math.log(8))
+    assert clip_loss(torch.eye(4) * 100, torch.eye(4) * 100).item() < 1e-6
+
+
+def test_clip_initialisation():
+    model = OpenAICLIP(**TOY_CLIP_RECIPES['RN'].shape)
+    initialize_clip_parameters(model)
+    assert model.logit_scale.item() == pytest.approx(math.log(1 / 0.07))
+    assert model.token_embedding.weight.std().item() == pytest.approx(
+        0.02, rel=0.05)
+    # residual branches start as identities (OpenAI zeroes their last BN)
+    assert not model.visual.layer1[0].bn3.weight.any()
+    assert model.visual.bn3.weight.all()  # the stem's is not one of them
+
+
+def test_training_is_seeded():
+    recipe = TOY_CLIP_RECIPES['ViT'].replace(steps=2, batch_size=8, warmup=1)
+    a = train_toy_clip(recipe, log=None).state_dict()
+    b = train_toy_clip(recipe, log=None).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = train_toy_clip(recipe.replace(seed=1), log=None).state_dict()
+    assert not torch.equal(a['text_projection'], c['text_projection'])
+
+
+# ------------------------------------------------- the trained toy CLIP
+@pytest.fixture(scope='module')
+def tiny_clip(tmp_path_factory):
+    """The RN toy CLIP trained for TINY_STEPS steps, written in OpenAI's
+    TorchScript format, and the same model before training."""
+    recipe = TOY_CLIP_RECIPES['RN'].replace(steps=TINY_STEPS,
+                                            batch_size=TINY_BATCH, warmup=5)
+    lines = []
+    model = train_toy_clip(recipe, log=lines.append, log_every=10)
+    untrained = OpenAICLIP(**recipe.shape)
+    torch.manual_seed(recipe.seed)
+    initialize_clip_parameters(untrained)
+    path = str(tmp_path_factory.mktemp('toy_clip') / 'toy_RN_trained.pt')
+    write_clip_checkpoint(model, path)
+    return model, untrained.eval(), path, lines
+
+
+def test_training_logs_its_progress(tiny_clip):
+    *_, lines = tiny_clip
+    assert len(lines) == TINY_STEPS // 10
+    assert lines[-1].startswith(f'  step {TINY_STEPS}/{TINY_STEPS}  loss ')
+    assert 's left' in lines[0]
+
+
+def test_trained_clip_matches_images_with_their_captions(tiny_clip):
+    """Retrieval among the 16 possible contents (chance 1/16): far above
+    chance after training, near chance before."""
+    model, untrained, _, _ = tiny_clip
+    trained_acc = content_retrieval_accuracy(model, num_images=160)
+    untrained_acc = content_retrieval_accuracy(untrained, num_images=160)
+    assert trained_acc >= 0.4, trained_acc
+    assert untrained_acc <= 0.2, untrained_acc
+
+
+def test_trained_clip_file_is_openai_format(tiny_clip):
+    model, _, path, _ = tiny_clip
+    archive = torch.jit.load(path, map_location='cpu')
+    state = load_clip_checkpoint(path)
+    assert set(state) == set(model.state_dict())
+    assert 'visual.attnpool.c_proj.weight' in state
+    image = torch.randn(2, 3, 64, 64)
+    tokens = torch.zeros(3, 77, dtype=torch.long)
+    tokens[:, :3] = torch.tensor([49406, 320, 49407])
+    with torch.no_grad():
+        logits, _ = archive(image, tokens)
+        expected, _ = model(image, tokens)
+    assert torch.allclose(logits, expected, atol=1e-4)
+
+
+def test_maskclip_on_the_trained_clip_segments_without_labels(
+        tiny_clip, tmp_path):
+    """configs/toy/maskclip_toy.py through tools/test.py (no checkpoint) on
+    a toy validation split: above chance (about 20), and far above the same
+    MaskCLIP on the untrained weights."""
+    model, untrained, path, _ = tiny_clip
+    root = str(tmp_path / 'ade')
+    make_toy_dataset(root, num_train=1, num_val=12, seed=7)
+    untrained_path = write_clip_checkpoint(untrained,
+                                           str(tmp_path / 'untrained.pt'))
+    test_tool = load_tool('test')
+    scores = {}
+    for name, clip in (('trained', path), ('untrained', untrained_path)):
+        cfg = Config.fromfile(osp.join(REPO, 'configs/toy/maskclip_toy.py'))
+        cfg.model.backbone.pretrained = clip
+        cfg.model.decode_head.clip_pretrained = clip
+        cfg.model.decode_head.text_cache_dir = str(tmp_path / 'cache')
+        for loader in (cfg.val_dataloader, cfg.test_dataloader):
+            loader.dataset.data_root = root
+            loader.num_workers = 0
+            loader.persistent_workers = False
+        config = str(tmp_path / f'maskclip_{name}.py')
+        cfg.dump(config)
+        scores[name] = test_tool.main(
+            [config, '--work-dir', str(tmp_path / name)])['mIoU']
+    assert scores['trained'] >= 35, scores
+    assert scores['trained'] >= scores['untrained'] + 15, scores
