@@ -15,3 +15,19 @@ demo: install
 
 benchmark: install
 	$(PY) tools/benchmark.py
+
+# MaskCLIP / MaskCLIP+ without labels: a toy CLIP trained on toy image-caption
+# pairs (once, cached in work_dirs/toy), then MaskCLIP (test only) or MaskCLIP+.
+.PHONY: demo-maskclip demo-maskclip-vit demo-maskclip-plus maskclip-table
+demo-maskclip: install
+	$(PY) tools/toy_demo.py --config configs/toy/maskclip_toy.py
+
+demo-maskclip-vit: install
+	$(PY) tools/toy_demo.py --config configs/toy/maskclip_vit_toy.py
+
+demo-maskclip-plus: install
+	$(PY) tools/toy_demo.py --config configs/toy/maskclip_plus_toy.py
+
+# docs/maskclip.md's toy table: RN / ViT x ks / pd, MaskCLIP+, data seeds 0 and 1
+maskclip-table: install
+	$(PY) tools/toy_maskclip_table.py
