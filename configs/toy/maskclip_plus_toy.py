@@ -134,3 +134,6 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # paint every test image (mmseg's default is every 50th)
     visualization=dict(type='SegVisualizationHook', interval=1))
+
+# the student's initialisation and the data order (the teacher is frozen)
+randomness = dict(seed=0)
