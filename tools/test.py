@@ -17,6 +17,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
+from denseclip.engine import setup_test_run
 
 
 def parse_args(argv=None):
@@ -70,8 +71,6 @@ def trigger_visualization_hook(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -95,6 +94,8 @@ def main(argv=None):
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    # CPU torchrun (gloo); a missing or truncated checkpoint stops here
+    setup_test_run(cfg, args.launcher, args.checkpoint)
     runner = Runner.from_cfg(cfg)
     if cfg.get('load_from') is None:
         model = runner.model.module if is_model_wrapper(

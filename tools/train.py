@@ -14,6 +14,7 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
+from denseclip.engine import setup_train_run
 
 
 def parse_args(argv=None):
@@ -22,7 +23,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume', action='store_true', default=False,
-        help='resume from the latest checkpoint in the work_dir automatically')
+        help='resume from the newest complete checkpoint in the work_dir '
+        '(or from load_from, if the config or --cfg-options give one)')
     parser.add_argument(
         '--amp', action='store_true', default=False,
         help='enable automatic-mixed-precision training')
@@ -62,7 +64,9 @@ def main(argv=None):
                     f'{cfg.optim_wrapper.type}')
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
-    cfg.resume = args.resume
+    # CPU torchrun (gloo), kill-safe checkpoints, --resume from the newest
+    # complete checkpoint
+    setup_train_run(cfg, args.launcher, args.resume)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
