@@ -2,8 +2,6 @@
 and while it writes one) resumes with ``tools/train.py CONFIG --resume`` and
 ends with the same losses, learning rates and weights as an uninterrupted
 run; broken checkpoints are never resumed from and are named when loaded."""
-import contextlib
-import logging
 import os
 import os.path as osp
 import re
@@ -19,11 +17,10 @@ import torch
 from denseclip_helpers import load_tool
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import HOOKS
-from tiny_runner import runner_cfg, write_dataset
+from tiny_runner import mmengine_log, runner_cfg, write_dataset
 
 from denseclip.engine import (CheckpointFileError, find_resumable_checkpoint,
                               setup_train_run)
@@ -253,21 +250,6 @@ def complete_ckpt(data_root, tmp_path_factory):
     setup_train_run(cfg, 'none', False)
     Runner.from_cfg(cfg).train()
     return osp.join(work_dir, 'iter_2.pth')
-
-
-@contextlib.contextmanager
-def mmengine_log():
-    """Collect what mmengine's current logger prints (it does not
-    propagate to the root logger that pytest's caplog watches)."""
-    records = []
-    handler = logging.Handler()
-    handler.emit = lambda record: records.append(record.getMessage())
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
 
 
 def test_a_truncated_latest_checkpoint_is_never_resumed(complete_ckpt,

@@ -1,14 +1,19 @@
 """A tiny mmseg model, dataset and runner config for engine tests (no fixtures).
 
 ``ResNetV1c`` (8 channels, one stage) + ``FCNHead`` on 32x32 random images;
-trains a few iterations with mmengine's Runner in about a second.
+trains a few iterations with mmengine's Runner in about a second. And
+:func:`mmengine_log`, to read what mmengine's logger printed.
 """
+import contextlib
+import logging
 import os
 import os.path as osp
+from typing import Iterator, List
 
 import cv2
 import numpy as np
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 
 CLASSES = ('background', 'thing')
 
@@ -112,3 +117,18 @@ def runner_cfg(data_root, work_dir, name, max_iters=4, train_pipeline=None,
         resume=False)
     cfg.update(overrides)
     return Config(cfg)
+
+
+@contextlib.contextmanager
+def mmengine_log() -> Iterator[List[str]]:
+    """Collect the messages mmengine's current logger prints (it does not
+    propagate to the root logger that pytest's caplog watches)."""
+    records: List[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)

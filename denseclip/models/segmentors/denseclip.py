@@ -162,10 +162,26 @@ class DenseCLIP(EncoderDecoder):
         if isinstance(class_names, str):
             class_names = get_classes(class_names)
         class_names = [str(name) for name in class_names]
+        where = ("model.class_names (or the dataset's metainfo classes, "
+                 'which ClassNamesHook gives)')
+        if not class_names:
+            raise ValueError(
+                f'DenseCLIP: the class name list is empty; {where} must name '
+                f'each of the decode head\'s num_classes={self.num_classes} '
+                'classes, in label order')
         if len(class_names) != self.num_classes:
             raise ValueError(
                 f'DenseCLIP: {len(class_names)} class names but the decode '
-                f'head has num_classes={self.num_classes}')
+                f'head has num_classes={self.num_classes} '
+                f'(model.decode_head.num_classes); {where} must name each '
+                'class once, in label order')
+        first = {}
+        for i, name in enumerate(class_names):
+            if name in first:
+                raise ValueError(
+                    f'DenseCLIP: class name {name!r} is class {first[name]} '
+                    f'and class {i}; {where} must name each class once')
+            first[name] = i
         self.class_names = class_names
         self.texts = tokenize(class_names, self.context_length,
                               self.truncate_class_names).to(
