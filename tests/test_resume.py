@@ -80,7 +80,9 @@ def train(work_dir, options, *extra, die_writing=None, kill_after=None):
                           die_writing=die_writing)
     cmd = [sys.executable, '-c', code, CONFIG, '--work-dir', work_dir,
            *extra, '--cfg-options', *options]
-    env = dict(os.environ, PYTHONUNBUFFERED='1',
+    # on the CPU, also where there is a GPU: the contract is bit-equal
+    # losses, which CUDA's non-deterministic kernels do not keep
+    env = dict(os.environ, PYTHONUNBUFFERED='1', CUDA_VISIBLE_DEVICES='',
                PYTHONPATH=os.pathsep.join(
                    p for p in (REPO, os.environ.get('PYTHONPATH')) if p))
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
@@ -230,10 +232,12 @@ def test_resumed_run_continues_the_random_streams(data_root, tmp_path,
     np.testing.assert_array_equal(loss[:4], ref_loss[:4])  # restored history
     np.testing.assert_array_equal(history(resumed, 'train/lr'),
                                   history(ref, 'train/lr'))
-    if reliable:
+    if reliable and not torch.cuda.is_available():
         np.testing.assert_array_equal(loss[4:], ref_loss[4:])
-    else:
-        assert not np.array_equal(loss[4:], ref_loss[4:])
+    elif reliable:  # the runner trains on the GPU: non-deterministic kernels
+        np.testing.assert_allclose(loss[4:], ref_loss[4:], rtol=1e-4)
+    else:  # dropout (p=0.5) and flips differ: far more than rounding
+        assert np.abs(loss[4:] - ref_loss[4:]).max() > 1e-3
 
 
 def _truncate(src, dst, fraction=0.5):
