@@ -45,6 +45,7 @@ DOCUMENTED = (
     'numpy.dtypes.Float32DType',
 )
 
+
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     """A 4-iteration run; checkpoints at iterations 2 and 4."""
@@ -144,7 +145,7 @@ def test_load_from_and_test(trained):
     work_dir = str(trained.root / 'test_run')
     runner = Runner.from_cfg(
         runner_cfg(trained.data_root, work_dir, 'compat_test',
-                    load_from=trained.ckpt))
+                   load_from=trained.ckpt))
     metrics = runner.test()
     assert 'mIoU' in metrics and 0 <= metrics['mIoU'] <= 100
     saved = torch.load(trained.ckpt, map_location='cpu')['state_dict']
@@ -158,7 +159,7 @@ def test_resume(trained):
     work_dir = str(trained.root / 'resume_run')
     runner = Runner.from_cfg(
         runner_cfg(trained.data_root, work_dir, 'compat_resume',
-                    max_iters=6, load_from=trained.ckpt, resume=True))
+                   max_iters=6, load_from=trained.ckpt, resume=True))
     runner.train()
     assert runner.iter == 6
     # only the iterations after the checkpoint ran

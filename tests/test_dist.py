@@ -1,6 +1,5 @@
 """Two processes on a CPU-only machine: tools/dist_train.sh and dist_test.sh
 with the gloo backend, from a shell where the venv is not activated."""
-import json
 import os
 import os.path as osp
 import re
@@ -16,6 +15,7 @@ from denseclip_helpers import load_tool
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'toy', 'denseclip_toy.py')
 ITERS = 4
+
 
 def free_port():
     with socket.socket() as s:
@@ -63,10 +63,10 @@ def toy_options(tmp_path_factory):
         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
         'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
         f'param_scheduler.1.end={ITERS}'
-    ] + [f'{l}.num_workers=0' for l in loaders] + [
+    ] + [f'{loader}.num_workers=0' for loader in loaders] + [
         # 8 validation images (4 per process) keep the test short
-        f'{l}.dataset.indices=8' for l in loaders[1:]] + [
-        f'{l}.persistent_workers=False' for l in loaders]
+        f'{loader}.dataset.indices=8' for loader in loaders[1:]] + [
+        f'{loader}.persistent_workers=False' for loader in loaders]
 
 
 def test_two_cpu_processes_train_and_test_the_toy(toy_options, tmp_path):

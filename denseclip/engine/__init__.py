@@ -10,10 +10,10 @@ from .checkpoint_files import (CheckpointFileError,  # noqa: E402
                                find_resumable_checkpoint)
 from .cpu_distributed import (CPUDistributedDataParallel,  # noqa: E402
                               setup_distributed)
+from .data_checks import add_data_checks  # noqa: E402
 from .data_files_check_hook import CheckDataFilesHook  # noqa: E402
 from .random_state_hook import RandomStateHook  # noqa: E402
-from .run_setup import (add_data_checks, setup_test_run,  # noqa: E402
-                        setup_train_run)
+from .run_setup import setup_test_run, setup_train_run  # noqa: E402
 
 __all__ += [
     'AtomicCheckpointHook', 'CPUDistributedDataParallel', 'CheckDataFilesHook',

@@ -143,5 +143,4 @@ class RandomStateHook(Hook):
             set_random_states(states)
         print_log(
             f'RandomStateHook: continuing the random states of iteration '
-            f'{runner.iter}', 
-            logger='current')
+            f'{runner.iter}', logger='current')
