@@ -269,6 +269,8 @@ def test_a_truncated_latest_checkpoint_is_never_resumed(complete_ckpt,
     iter_2 and names each file it skipped."""
     work_dir = tmp_path
     shutil.copy(complete_ckpt, work_dir / 'iter_2.pth')
+    # what a kill while writing last_checkpoint would leave: deleted on resume
+    (work_dir / 'last_checkpoint.partial.123').write_text('half')
     _truncate(complete_ckpt, work_dir / 'iter_6.pth')
     (work_dir / 'iter_5.pth').write_bytes(b'')
     (work_dir / 'iter_4.pth').write_text('not a checkpoint')
@@ -290,6 +292,7 @@ def test_a_truncated_latest_checkpoint_is_never_resumed(complete_ckpt,
     assert cfg.load_from == str(work_dir / 'iter_2.pth') and cfg.resume
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     assert {'type': 'RandomStateHook'} in cfg.custom_hooks
+    assert not (work_dir / 'last_checkpoint.partial.123').exists()
     os.remove(work_dir / 'iter_2.pth')
     cfg = Config(dict(work_dir=str(work_dir)))
     setup_train_run(cfg, 'none', True)

@@ -145,12 +145,14 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
 
 def remove_partial_checkpoints(work_dir: str) -> List[str]:
     """Delete ``*.pth.partial`` files (checkpoints a killed run left half
-    written) in ``work_dir``; return their paths."""
+    written) and ``last_checkpoint.partial.<pid>`` files in ``work_dir``;
+    return their paths."""
     removed = []
     if not osp.isdir(work_dir):
         return removed
     for name in sorted(os.listdir(work_dir)):
-        if name.endswith('.pth' + PARTIAL_SUFFIX):
+        if name.endswith('.pth' + PARTIAL_SUFFIX) or name.startswith(
+                'last_checkpoint' + PARTIAL_SUFFIX + '.'):
             path = osp.join(work_dir, name)
             os.remove(path)
             removed.append(path)
