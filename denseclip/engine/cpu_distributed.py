@@ -47,12 +47,12 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
 
     SyncBN layers are converted to BN first (torch's SyncBatchNorm needs a
     GPU to train): each process then normalises with its own batch's
-    statistics. Buffers are broadcast from rank 0 at each forward
-    (``broadcast_buffers=True``, unlike mmengine's GPU default): BN's running
-    statistics are then the same in every process, so a validation during
-    training scores what the saved checkpoint (rank 0's) holds.
-    ``device_ids`` must be None for a CPU module; the runner's default
-    (``[LOCAL_RANK]``) is dropped.
+    statistics. After every training step the buffers (BN's running
+    statistics) are broadcast from rank 0, so every process holds what a
+    checkpoint saves (rank 0's) and a validation during training scores
+    exactly that; DDP's own broadcast before each forward would leave the
+    last step's updates rank-local. ``device_ids`` must be None for a CPU
+    module; the runner's default (``[LOCAL_RANK]``) is dropped.
     """
 
     def __init__(self, module: nn.Module, device_ids=None, **kwargs):
@@ -64,8 +64,15 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
                 'BN (torch\'s SyncBatchNorm trains only on GPUs); each process '
                 'normalises over its own batch', logger='current',
                 level=logging.WARNING)
-        kwargs.setdefault('broadcast_buffers', True)
+        kwargs.setdefault('broadcast_buffers', False)
         super().__init__(module=module, device_ids=None, **kwargs)
+
+    def train_step(self, data, optim_wrapper):
+        log_vars = super().train_step(data, optim_wrapper)
+        with torch.no_grad():
+            for buffer in self.module.buffers():
+                torch_dist.broadcast(buffer, src=0)
+        return log_vars
 
 
 def _destroy_process_group() -> None:
