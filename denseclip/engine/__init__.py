@@ -1,3 +1,5 @@
 from .class_names_hook import ClassNamesHook
+from .merged_groups_optim_constructor import \
+    MergedGroupsOptimWrapperConstructor
 
-__all__ = ['ClassNamesHook']
+__all__ = ['ClassNamesHook', 'MergedGroupsOptimWrapperConstructor']
