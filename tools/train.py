@@ -14,6 +14,7 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
+from denseclip.engine.mixed_precision_optim_wrapper import enable_amp
 
 
 def parse_args(argv=None):
@@ -25,7 +26,8 @@ def parse_args(argv=None):
         help='resume from the latest checkpoint in the work_dir automatically')
     parser.add_argument(
         '--amp', action='store_true', default=False,
-        help='enable automatic-mixed-precision training')
+        help='mixed-precision training: bfloat16 autocast on the CPU and on '
+        'GPUs that support it, float16 with dynamic loss scaling elsewhere')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs, e.g. '
@@ -52,16 +54,9 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        else:
-            if cfg.optim_wrapper.type != 'OptimWrapper':
-                raise ValueError(
-                    '--amp needs optim_wrapper.type OptimWrapper, got '
-                    f'{cfg.optim_wrapper.type}')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        # bfloat16 autocast where supported (CPU, Ampere+ GPUs), else float16
+        # with dynamic loss scaling: denseclip.engine.MixedPrecisionOptimWrapper
+        enable_amp(cfg)
     cfg.resume = args.resume
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
