@@ -316,7 +316,9 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
         """Sliding-window inference with the crops of all images run in batches.
 
         ``test_cfg.crop_batch_size`` (default 8) bounds crops per forward.
-        Crops never exceed the image, so they all share one size.
+        Crops never exceed the image, so they all share one size. Each
+        batch's logits are added into the image-sized sum as they come, which
+        is then divided in place: no full-size copy of all crops' logits.
         """
         h_stride, w_stride = self.test_cfg.stride
         h_crop, w_crop = self.test_cfg.crop_size
@@ -334,13 +336,15 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
         crops = torch.cat(
             [inputs[:, :, y1:y2, x1:x2] for y1, x1, y2, x2 in boxes])
         metas = [dict(batch_img_metas[0], img_shape=crops.shape[2:])]
-        logits = torch.cat([
-            self.encode_decode(chunk, metas * chunk.shape[0])
-            for chunk in crops.split(batch_size)
-        ])  # [num_boxes * B, C, h, w], box-major
         preds = inputs.new_zeros((B, self.out_channels, h_img, w_img))
-        count = inputs.new_zeros((B, 1, h_img, w_img))
-        for n, (y1, x1, y2, x2) in enumerate(boxes):
-            preds[:, :, y1:y2, x1:x2] += logits[n * B:(n + 1) * B]
+        count = inputs.new_zeros((1, 1, h_img, w_img))
+        for y1, x1, y2, x2 in boxes:
             count[:, :, y1:y2, x1:x2] += 1
-        return preds / count
+        for start in range(0, crops.shape[0], batch_size):
+            chunk = crops[start:start + batch_size]
+            logits = self.encode_decode(chunk, metas * chunk.shape[0])
+            for j, crop_logits in enumerate(logits):  # box-major order
+                box, b = divmod(start + j, B)
+                y1, x1, y2, x2 = boxes[box]
+                preds[b, :, y1:y2, x1:x2] += crop_logits
+        return preds.div_(count)
