@@ -99,10 +99,13 @@ def test_teacher_pseudo_labels_are_maskclip_argmax_where_confident(
     inputs = normalise(raw, IMAGENET_MEAN, IMAGENET_STD)
     labels = model.pseudo_label(gt, inputs, None,
                                 [s.metainfo for s in samples_with(gt)])
-    confident = (conf >= thresh)
+    # the model recomputes conf from re-normalised inputs (float32 rounding):
+    # pixels within 1e-5 of the threshold may fall either side
+    near = (conf - thresh).abs() < 1e-5
+    confident = (conf >= thresh) & ~near
     confident[:, :4] = False
     assert torch.equal(labels[confident], expected[confident])
-    unconfident = ~(conf >= thresh)
+    unconfident = ~(conf >= thresh) & ~near
     unconfident[:, :4] = False
     assert unconfident.any() and (labels[unconfident] == 255).all()
     assert (labels[:, :4] == 255).all()
