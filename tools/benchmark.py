@@ -18,12 +18,12 @@ dropped, SyncBN becomes BN). Inputs are random images:
 * ``train``: ``train_batch x 3 x size x size`` with random labels, one
   forward + backward + optimizer step with the config's ``optim_wrapper``.
 
-For DenseCLIP, ``--text-cache`` picks inference with the cached text features
-(``on``, the default behaviour), recomputed for every forward (``off``), or
-both rows. With ``off``/``both``, slide inference is also run as **the
-reference pipeline** (mmseg 0.x's ``slide_inference`` as the reference
-DenseCLIP ran it): the text encoder on every crop, crops one at a time, each
-crop's logits zero-padded to the image size and summed, then divided.
+For DenseCLIP, ``--text-cache`` picks inference as configured (``on``: the
+cached text features), **as the reference DenseCLIP runs it** (``off``: the
+whole text encoder, every class's full sequence, on every forward; slide
+inference as mmseg 0.x's ``slide_inference``: crops one at a time, each
+crop's logits zero-padded to the image size and summed, then divided), or
+both rows (the default), with their ratio.
 
 ``--baseline``: a second config measured in the same run, its rows
 interleaved with CONFIG's, and the img/s ratio printed per mode; by default
@@ -96,8 +96,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--text-cache', choices=['on', 'off', 'both'],
                         default='both',
                         help='DenseCLIP inference with the cached text '
-                        'features, without (text encoder on every forward; '
-                        'slide: the reference pipeline), or both (default)')
+                        'features, as the reference runs it (text encoder on '
+                        'every forward; slide: crops one by one), or both '
+                        '(default)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (bfloat16 where supported, else '
                         'float16): autocast inference, '
@@ -220,23 +221,25 @@ def build_model(config: str, cfg_options: Optional[dict],
     return cfg, model.to(device)
 
 
-def disable_text_cache(model) -> None:
-    """Make DenseCLIP recompute its text features on every forward (every
-    slide crop batch), as without the cache."""
+def as_the_reference(model) -> None:
+    """DenseCLIP's text encoder as the reference ran it: every class's whole
+    sequence, no cache (undo with :func:`as_ours`)."""
     model.cache_text = False
+    model.share_text_prefix = False
 
 
-def enable_text_cache(model) -> None:
-    """Undo :func:`disable_text_cache`."""
+def as_ours(model) -> None:
     model.cache_text = True
+    model.share_text_prefix = True
 
 
 def reference_slide_inference(model, inputs: torch.Tensor,
                               batch_img_metas: List[dict]) -> torch.Tensor:
     """mmseg 0.x's ``EncoderDecoder.slide_inference``, as the reference
     DenseCLIP ran it: crops one at a time through ``encode_decode`` (the
-    text encoder on each: call with the text cache off), each crop's logits
-    zero-padded to the image size and added, then divided by the count."""
+    whole text encoder on each: call after :func:`as_the_reference`), each
+    crop's logits zero-padded to the image size and added, then divided by
+    the count."""
     import torch.nn.functional as F
     h_stride, w_stride = model.test_cfg.stride
     h_crop, w_crop = model.test_cfg.crop_size
@@ -361,35 +364,36 @@ def inference_rows(subject: Subject, mode: str, args: argparse.Namespace,
         num = _num_crops(h, w, crop, stride)
         label += (f' ({num} crop{"s" if num > 1 else ""} of '
                   f'{crop[0]}x{crop[1]})')
-    caches = ({'on': [True], 'off': [False], 'both': [True, False]}
-              [args.text_cache] if subject.is_denseclip else [True])
+    variants = ({'on': [False], 'off': [True], 'both': [False, True]}
+                [args.text_cache] if subject.is_denseclip else [False])
     rows = []
-    for cached in caches:
-        reference = mode == 'slide' and not cached
+    for reference in variants:
 
-        def step(cached=cached, reference=reference):
+        def step(reference=reference):
             model.test_cfg = test_cfg
-            if not cached:
-                disable_text_cache(model)
+            if reference:
+                as_the_reference(model)
             try:
                 with torch.no_grad():
-                    if reference:
+                    if reference and mode == 'slide':
                         reference_slide_inference(model, inputs, batch_metas)
                     else:
                         model.inference(inputs, batch_metas)
             finally:
-                if not cached:
-                    enable_text_cache(model)
+                if reference:
+                    as_ours(model)
 
         row_label = label
         if reference:
-            row_label += ', reference pipeline (text per crop, 1 at a time)'
+            row_label += (', reference pipeline (text per crop, 1 at a time)'
+                          if mode == 'slide' else
+                          ', reference (text encoder on every forward)')
         elif subject.is_denseclip:
-            row_label += ', text cache' if cached else ', no text cache'
+            row_label += ', text cache'
         rows.append(dict(model=subject.name, mode=mode, label=row_label,
                          input=f'{n}x3x{h}x{w}', images=n,
-                         text_cache=cached if subject.is_denseclip else None,
-                         reference=reference, step=step))
+                         text_cache=(not reference) if subject.is_denseclip
+                         else None, reference=reference, step=step))
     return rows
 
 
@@ -488,8 +492,8 @@ def _num_crops(h, w, crop, stride) -> int:
 
 
 def ratios(rows: List[dict], best: bool = False) -> List[Tuple[str, float]]:
-    """The img/s ratios worth reading off a run: the text cache's gain, ours
-    against the reference slide pipeline, the model against its baseline.
+    """The img/s ratios worth reading off a run: ours against the reference
+    pipeline, the model against its baseline.
     From the median iterations, or with ``best`` the fastest ones (on a
     shared machine: the iterations least slowed by other load)."""
     out = []
@@ -504,16 +508,10 @@ def ratios(rows: List[dict], best: bool = False) -> List[Tuple[str, float]]:
         if not cached:
             continue
         cached = cached[0]
-        if mode == 'whole':
-            uncached = find(model='model', mode=mode, text_cache=False)
-            if uncached:
-                out.append(('whole inference, text cache vs none',
-                            cached[speed] / uncached[0][speed]))
-        if mode == 'slide':
-            ref = find(model='model', mode=mode, reference=True)
-            if ref:
-                out.append(('slide inference, ours vs the reference pipeline',
-                            cached[speed] / ref[0][speed]))
+        ref = find(model='model', mode=mode, reference=True)
+        if ref:
+            out.append((f'{mode} inference, ours vs the reference',
+                        cached[speed] / ref[0][speed]))
         base = find(model='baseline', mode=mode)
         if base:
             out.append((f'{mode}: model vs baseline',
