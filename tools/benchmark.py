@@ -42,11 +42,12 @@ Speed is the median over ``--iters`` timed iterations; the rows of one mode
 are timed in turn (A, B, A, B ...), so that changing load on the machine
 affects them alike. ``cpu s``: the process's CPU time per iteration (all
 threads); well below ``s/iter x threads``, the process was waiting for a
-core. Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA; on CPU the
-process's peak resident set size during the measurement (Linux ``VmHWM``,
-reset before each timed iteration through ``/proc/self/clear_refs``; where
-that cannot be reset, ``getrusage`` maxrss, which never goes down, is shown
-with a ``>=``). With ``--baseline`` the memory the other model holds (weights,
+core. The 1-minute load average before and after is printed too. Peak
+memory: ``torch.cuda.max_memory_allocated`` on CUDA; on CPU the process's
+peak resident set size during the measurement (Linux ``VmHWM``, reset
+before each timed iteration through ``/proc/self/clear_refs``; where that
+cannot be reset, ``getrusage`` maxrss, which never goes down, is shown with
+a ``>=``). With ``--baseline`` the memory the other model holds (weights,
 buffers, optimizer state) is subtracted. ``--device auto`` measures on the
 CPU and, when present, on CUDA.
 """
@@ -434,6 +435,7 @@ def benchmark_device(args: argparse.Namespace,
                      device: torch.device) -> Tuple[List[dict], List[dict]]:
     """Measure every requested mode on ``device``: (model infos, rows)."""
     memory = PeakMemory(device)
+    load_before = _load_average()
     subjects = []
     for name, config, options in (('model', args.config, args.cfg_options),
                                   ('baseline', args.baseline, None)):
@@ -478,11 +480,20 @@ def benchmark_device(args: argparse.Namespace,
             device_name=device_name, threads=torch.get_num_threads(),
             torch=torch.__version__,
             cuda=torch.version.cuda if device.type == 'cuda' else None,
-            peak_resettable=memory.resettable, amp=args.amp,
+            peak_resettable=memory.resettable,
+            load_average=(load_before, _load_average()), amp=args.amp,
             compile=args.compile, channels_last=args.channels_last))
     del subjects
     gc.collect()
     return infos, rows
+
+
+def _load_average() -> Optional[float]:
+    """The 1-minute load average (other jobs competing for the cores)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
 
 
 def _num_crops(h, w, crop, stride) -> int:
@@ -535,6 +546,10 @@ def print_table(infos: List[dict], rows: List[dict]) -> None:
     print(f'device {info["device"]} ({info["device_name"]}, '
           f'{info["threads"]} threads), torch {info["torch"]}{cuda}'
           + (f'; {", ".join(extras)}' if extras else ''))
+    before, after = info['load_average']
+    if before is not None:
+        print(f'load average {before} before, {after} after (more than the '
+              f'{info["threads"]} threads: other jobs shared the cores)')
     ge = '' if info['peak_resettable'] else '>='
     labels = [('[baseline] ' if r['model'] == 'baseline' else '') + r['label']
               for r in rows]
