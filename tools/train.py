@@ -4,17 +4,16 @@
                           [--cfg-options k=v ...] [--launcher pytorch]
 """
 import argparse
-import logging
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
 from denseclip.engine import setup_train_run
+from denseclip.engine.mixed_precision_optim_wrapper import enable_amp
 
 
 def parse_args(argv=None):
@@ -27,7 +26,8 @@ def parse_args(argv=None):
         '(or from load_from, if the config or --cfg-options give one)')
     parser.add_argument(
         '--amp', action='store_true', default=False,
-        help='enable automatic-mixed-precision training')
+        help='mixed-precision training: bfloat16 autocast on the CPU and on '
+        'GPUs that support it, float16 with dynamic loss scaling elsewhere')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs, e.g. '
@@ -54,16 +54,9 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        else:
-            if cfg.optim_wrapper.type != 'OptimWrapper':
-                raise ValueError(
-                    '--amp needs optim_wrapper.type OptimWrapper, got '
-                    f'{cfg.optim_wrapper.type}')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+        # bfloat16 autocast where supported (CPU, Ampere+ GPUs), else float16
+        # with dynamic loss scaling: denseclip.engine.MixedPrecisionOptimWrapper
+        enable_amp(cfg)
     # CPU torchrun (gloo), kill-safe checkpoints, --resume from the newest
     # complete checkpoint
     setup_train_run(cfg, args.launcher, args.resume)
