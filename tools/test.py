@@ -18,7 +18,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
-from denseclip.engine import setup_test_run
+from denseclip.engine import end_cpu_distributed_run, setup_test_run
 from denseclip.engine.compiled_inference import (COMPILE_MODES,
                                                  compile_for_inference)
 
@@ -123,3 +123,5 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    # a CPU torchrun process exits here, past gloo's C++ teardown
+    end_cpu_distributed_run()

@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
-from denseclip.engine import setup_train_run
+from denseclip.engine import end_cpu_distributed_run, setup_train_run
 from denseclip.engine.mixed_precision_optim_wrapper import enable_amp
 
 
@@ -67,3 +67,5 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    # a CPU torchrun process exits here, past gloo's C++ teardown
+    end_cpu_distributed_run()

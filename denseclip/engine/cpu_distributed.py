@@ -22,6 +22,7 @@ import atexit
 import datetime
 import logging
 import os
+import sys
 from typing import Optional
 
 import torch
@@ -32,9 +33,13 @@ from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmseg.registry import MODEL_WRAPPERS
 from torch import nn
 
-__all__ = ['CPUDistributedDataParallel', 'setup_distributed']
+__all__ = [
+    'CPUDistributedDataParallel', 'end_cpu_distributed_run', 'setup_distributed'
+]
 
 WRAPPER_TYPE = 'mmseg.CPUDistributedDataParallel'
+# set by setup_distributed when this process took the CPU (gloo) path
+_cpu_run = False
 
 
 def _count_sync_bn(module: nn.Module) -> int:
@@ -83,6 +88,29 @@ def _destroy_process_group() -> None:
         torch_dist.destroy_process_group()
 
 
+def end_cpu_distributed_run() -> None:
+    """End a CPU torchrun process whose work is done (``tools/*.py``'s last call).
+
+    DDP's C++ side keeps the gloo process group alive after
+    ``destroy_process_group`` (its worker threads are still running), so
+    they run into the interpreter's C++ teardown, and a process can abort
+    there (SIGABRT, 'terminate called without an active exception') after
+    a successful run, which torchrun reports as a failed job. Here all
+    ranks meet at a barrier, the group is destroyed, logs and streams are
+    flushed, and the process exits with status 0 without that teardown.
+    Checkpoints are on disk already (written, synced and renamed by
+    :class:`AtomicCheckpointHook`). Does nothing outside the CPU path.
+    """
+    if not (_cpu_run and torch_dist.is_initialized()):
+        return
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def setup_distributed(cfg: Config, launcher: str) -> bool:
     """Prepare a torchrun (``launcher='pytorch'``) run on a machine without CUDA.
 
@@ -90,6 +118,7 @@ def setup_distributed(cfg: Config, launcher: str) -> bool:
     backend to gloo, initialises the process group and selects
     :class:`CPUDistributedDataParallel` unless the config names a wrapper.
     """
+    global _cpu_run
     if launcher != 'pytorch' or torch.cuda.is_available():
         return False
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -122,4 +151,5 @@ def setup_distributed(cfg: Config, launcher: str) -> bool:
     elif wrapper.get('type', 'MMDistributedDataParallel') in (
             'MMDistributedDataParallel', 'DistributedDataParallel'):
         wrapper['type'] = WRAPPER_TYPE
+    _cpu_run = True
     return True
