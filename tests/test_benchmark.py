@@ -1,10 +1,14 @@
-"""tools/benchmark.py: every mode measured, the text-cache switch really switches."""
+"""tools/benchmark.py: every mode measured, the text-cache switch really
+switches, the baseline and the reference pipeline in the same run."""
+import copy
 import json
 
 import pytest
 import torch
 from conftest import tiny_denseclip_cfg
 from denseclip_helpers import TOY_CONFIG, load_tool
+from mmengine.config import ConfigDict
+from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 
 
@@ -20,22 +24,81 @@ def test_benchmark_rows_on_the_toy_config(bench, tmp_path, capsys):
                           out_json])
     printed = capsys.readouterr().out
     assert len(results) == 1 and results[0]['device'] == 'cpu'
+    assert results[0]['baseline'] is None  # only the default config has one
     rows = results[0]['rows']
     labels = [r['label'] for r in rows]
     assert labels[0] == 'inference whole, text cache'
-    assert labels[1] == 'inference whole, no text cache'
-    assert labels[2].startswith('inference slide (') and 'crops of 128x128' \
-        in labels[2]
+    assert labels[1] == ('inference whole, reference (text encoder on every '
+                         'forward)')
+    assert labels[2] == 'inference slide (1 crop of 128x128), text cache'
+    assert labels[3] == ('inference slide (1 crop of 128x128), reference '
+                         'pipeline (text per crop, 1 at a time)')
     assert labels[-1] == 'train step (AdamW)'
     assert len(rows) == 5
     for row in rows:
         assert row['img_per_s'] > 0 and row['peak_bytes'] > 2**20
+        assert row['cpu_s'] > 0
         assert row['label'] in printed
+    ratios = results[0]['ratios']
+    assert set(ratios) == {'whole inference, ours vs the reference',
+                           'slide inference, ours vs the reference'}
+    whole = ratios['whole inference, ours vs the reference']
+    assert whole == pytest.approx(rows[0]['img_per_s'] / rows[1]['img_per_s'])
+    assert f'ratio, whole inference, ours vs the reference: {whole:.2f}x' in \
+        printed
     assert json.load(open(out_json))[0]['rows'] == rows
 
 
-def test_text_cache_switch(bench, rn_clip):
-    """Off: the text encoder runs on every forward; on again: once."""
+def test_baseline_rows_and_ratio_in_the_same_run(bench, capsys):
+    results = bench.main([TOY_CONFIG, '--baseline', TOY_CONFIG, '--size', '64',
+                          '--iters', '1', '--warmup', '0', '--device', 'cpu',
+                          '--modes', 'train', '--amp'])
+    printed = capsys.readouterr().out
+    rows = results[0]['rows']
+    assert [r['model'] for r in rows] == ['model', 'baseline']
+    # the toy's CPU training step under --amp: bfloat16 autocast
+    assert rows[0]['label'] == 'train step (AdamW, bfloat16 autocast)'
+    assert '[baseline] train step' in printed
+    ratio = results[0]['ratios']['train: model vs baseline']
+    assert ratio == pytest.approx(rows[0]['img_per_s'] / rows[1]['img_per_s'])
+    assert results[0]['baseline'][0]['config'] == 'configs/toy/denseclip_toy.py'
+    # the baseline's weights and optimizer state are not counted in the
+    # model's peak memory
+    assert rows[0]['peak_bytes'] > 0
+
+
+def test_default_config_gets_the_fpn_baseline(bench):
+    args = bench.parse_args([])
+    assert args.baseline == bench.DEFAULT_BASELINE
+    assert bench.parse_args(['--baseline', 'none']).baseline is None
+    assert bench.parse_args([TOY_CONFIG]).baseline is None
+    with pytest.raises(SystemExit):
+        bench.parse_args([TOY_CONFIG, '--baseline', 'nowhere.py'])
+    with pytest.raises(SystemExit):
+        bench.parse_args([TOY_CONFIG, '--compile', '--warmup', '0'])
+
+
+def test_reference_pipeline_equals_mmseg_slide_inference(bench, rn_clip):
+    """The emulated reference (crops one by one, zero-padded and summed, text
+    encoder per crop) computes what mmseg's slide_inference computes."""
+    model = MODELS.build(tiny_denseclip_cfg(rn_clip.shape)).eval()
+    model.test_cfg = ConfigDict(mode='slide', crop_size=(64, 64),
+                                stride=(43, 43))
+    inputs = torch.randn(1, 3, 64, 100)
+    metas = bench.metas(64, 100, 1)
+    with torch.no_grad():
+        bench.as_the_reference(model)
+        reference = bench.reference_slide_inference(model, inputs,
+                                                    copy.deepcopy(metas))
+        bench.as_ours(model)
+        mmseg = EncoderDecoder.slide_inference(model, inputs,
+                                               copy.deepcopy(metas))
+    torch.testing.assert_close(reference, mmseg, rtol=1e-5, atol=1e-6)
+
+
+def test_reference_switch(bench, rn_clip):
+    """As the reference: the whole text encoder on every forward; as ours
+    again: once, then cached."""
     model = MODELS.build(tiny_denseclip_cfg(rn_clip.shape)).eval()
     calls = []
     forward = model.text_encoder.forward
@@ -44,11 +107,13 @@ def test_text_cache_switch(bench, rn_clip):
     inputs = torch.randn(1, 3, 64, 64)
     metas = bench.metas(64, 64, 1)
     with torch.no_grad():
-        bench.disable_text_cache(model)
+        bench.as_the_reference(model)
+        assert not model.share_text_prefix
         for _ in range(3):
             model.inference(inputs, metas)
         assert len(calls) == 3
-        bench.enable_text_cache(model)
+        bench.as_ours(model)
+        assert model.cache_text and model.share_text_prefix
         for _ in range(3):
             model.inference(inputs, metas)
     assert len(calls) == 4

@@ -13,11 +13,9 @@ import pickle
 import subprocess
 import types
 
-import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -26,6 +24,7 @@ import denseclip  # noqa: F401  (activates the compat)
 from denseclip import checkpoint_compat
 from denseclip.checkpoint_compat import (SAFE_GLOBAL_NAMES,
                                          allow_mmengine_checkpoint_types)
+from tiny_runner import CLASSES, runner_cfg, write_dataset
 
 NEW_TORCH = torch.__version__ >= '2.6'
 needs_weights_only_default = pytest.mark.skipif(
@@ -46,112 +45,15 @@ DOCUMENTED = (
     'numpy.dtypes.Float32DType',
 )
 
-CLASSES = ('background', 'thing')
-
-
-def _write_dataset(root):
-    rng = np.random.RandomState(0)
-    for split in ('train', 'val'):
-        os.makedirs(osp.join(root, 'img_dir', split))
-        os.makedirs(osp.join(root, 'ann_dir', split))
-        for i in range(4):
-            img = rng.randint(0, 256, (32, 32, 3), dtype=np.uint8)
-            label = (img[..., 0] > 127).astype(np.uint8)
-            cv2.imwrite(osp.join(root, 'img_dir', split, f'{i}.png'), img)
-            cv2.imwrite(osp.join(root, 'ann_dir', split, f'{i}.png'), label)
-
-
-def _runner_cfg(data_root, work_dir, name, max_iters=4, **overrides):
-    norm_cfg = dict(type='BN', requires_grad=True)
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                dict(type='PackSegInputs')]
-
-    def loader(split, sampler):
-        return dict(
-            batch_size=2, num_workers=0, sampler=sampler,
-            dataset=dict(
-                type='BaseSegDataset', data_root=data_root,
-                metainfo=dict(classes=CLASSES,
-                              palette=[[0, 0, 0], [255, 255, 255]]),
-                data_prefix=dict(img_path=f'img_dir/{split}',
-                                 seg_map_path=f'ann_dir/{split}'),
-                img_suffix='.png', seg_map_suffix='.png', pipeline=pipeline))
-
-    cfg = dict(
-        default_scope='mmseg',
-        work_dir=work_dir,
-        experiment_name=name,
-        model=dict(
-            type='EncoderDecoder',
-            data_preprocessor=dict(
-                type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
-                seg_pad_val=255, size=(32, 32)),
-            backbone=dict(
-                type='ResNetV1c', depth=18, num_stages=1, strides=(1, ),
-                dilations=(1, ), out_indices=(0, ), stem_channels=8,
-                base_channels=8, norm_cfg=norm_cfg),
-            decode_head=dict(
-                type='FCNHead', in_channels=8, in_index=0, channels=8,
-                num_convs=1, concat_input=False, num_classes=len(CLASSES),
-                norm_cfg=norm_cfg, align_corners=False,
-                loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
-                                 loss_weight=1.0)),
-            train_cfg=dict(),
-            test_cfg=dict(mode='whole')),
-        train_dataloader=loader(
-            'train', dict(type='InfiniteSampler', shuffle=True)),
-        val_dataloader=loader('val', dict(type='DefaultSampler',
-                                          shuffle=False)),
-        test_dataloader=loader('val', dict(type='DefaultSampler',
-                                           shuffle=False)),
-        val_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU']),
-        test_evaluator=dict(type='IoUMetric', iou_metrics=['mIoU']),
-        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters,
-                       val_interval=2),
-        val_cfg=dict(type='ValLoop'),
-        test_cfg=dict(type='TestLoop'),
-        optim_wrapper=dict(
-            type='OptimWrapper',
-            optimizer=dict(type='SGD', lr=0.01, momentum=0.9,
-                           weight_decay=0.0005)),
-        param_scheduler=[dict(type='PolyLR', eta_min=1e-4, power=0.9,
-                              begin=0, end=max_iters, by_epoch=False)],
-        # mmseg's default_runtime hooks; save_best adds the float32
-        # best_score to message_hub.runtime_info
-        default_hooks=dict(
-            timer=dict(type='IterTimerHook'),
-            logger=dict(type='LoggerHook', interval=1,
-                        log_metric_by_epoch=False),
-            param_scheduler=dict(type='ParamSchedulerHook'),
-            checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                            interval=2, save_best='mIoU'),
-            sampler_seed=dict(type='DistSamplerSeedHook'),
-            visualization=dict(type='SegVisualizationHook')),
-        env_cfg=dict(cudnn_benchmark=False,
-                     mp_cfg=dict(mp_start_method='fork',
-                                 opencv_num_threads=0),
-                     dist_cfg=dict(backend='gloo')),
-        visualizer=dict(type='SegLocalVisualizer',
-                        vis_backends=[dict(type='LocalVisBackend')]),
-        log_processor=dict(by_epoch=False),
-        log_level='WARNING',
-        randomness=dict(seed=0),
-        launcher='none',
-        load_from=None,
-        resume=False)
-    cfg.update(overrides)
-    return Config(cfg)
-
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     """A 4-iteration run; checkpoints at iterations 2 and 4."""
     root = tmp_path_factory.mktemp('compat')
     data_root = str(root / 'data')
-    _write_dataset(data_root)
+    write_dataset(data_root)
     work_dir = str(root / 'work')
-    runner = Runner.from_cfg(_runner_cfg(data_root, work_dir, 'compat_train'))
+    runner = Runner.from_cfg(runner_cfg(data_root, work_dir, 'compat_train'))
     runner.train()
     ckpt = osp.join(work_dir, 'iter_4.pth')
     assert osp.isfile(ckpt)
@@ -242,22 +144,22 @@ def test_numpy1_checkpoint_loads(trained, tmp_path):
 def test_load_from_and_test(trained):
     work_dir = str(trained.root / 'test_run')
     runner = Runner.from_cfg(
-        _runner_cfg(trained.data_root, work_dir, 'compat_test',
-                    load_from=trained.ckpt))
+        runner_cfg(trained.data_root, work_dir, 'compat_test',
+                   load_from=trained.ckpt))
     metrics = runner.test()
     assert 'mIoU' in metrics and 0 <= metrics['mIoU'] <= 100
     saved = torch.load(trained.ckpt, map_location='cpu')['state_dict']
-    loaded = runner.model.state_dict()
+    loaded = runner.model.state_dict()  # on CUDA where there is one
     for key, value in saved.items():
-        torch.testing.assert_close(loaded[key], value, msg=key)
+        torch.testing.assert_close(loaded[key].cpu(), value, msg=key)
 
 
 def test_resume(trained):
     before = torch.load(trained.ckpt, map_location='cpu')['message_hub']
     work_dir = str(trained.root / 'resume_run')
     runner = Runner.from_cfg(
-        _runner_cfg(trained.data_root, work_dir, 'compat_resume',
-                    max_iters=6, load_from=trained.ckpt, resume=True))
+        runner_cfg(trained.data_root, work_dir, 'compat_resume',
+                   max_iters=6, load_from=trained.ckpt, resume=True))
     runner.train()
     assert runner.iter == 6
     # only the iterations after the checkpoint ran

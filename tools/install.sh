@@ -3,23 +3,37 @@
 # installed (at the right version) is kept, so a second run only checks.
 #
 #   VENV=.venv                 where the environment lives
-#   PYTHON=python3.11          interpreter used to create it
+#   PYTHON=python3.11          interpreter used to create it (any Python >= 3.8
+#                              that has a torch wheel: 3.11, 3.12 ...)
 #   TORCH_SPEC=torch==2.13.0   installed only when the venv has no torch yet
 #                              (GPU users: install your CUDA torch into the venv first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
+PYTHON_GIVEN=${PYTHON:-}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 MMCV_VERSION=2.1.0
 say() { echo "[install] $*"; }
+die() { echo "[install] $*" >&2; exit 1; }
+py_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
 
+if [ ! -x "$VENV/bin/python" ] || [ -n "$PYTHON_GIVEN" ]; then
+  [ -n "$(py_version "$PYTHON")" ] ||
+    die "cannot run the interpreter '$PYTHON': set PYTHON to a Python >= 3.8 (e.g. PYTHON=/usr/bin/python3.12)"
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 8))' ||
+    die "$PYTHON is Python $(py_version "$PYTHON"); denseclip needs >= 3.8"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
-  say "creating $VENV with $PYTHON ($($PYTHON --version 2>&1))"
+  say "creating $VENV with $PYTHON (Python $(py_version "$PYTHON"))"
   "$PYTHON" -m venv "$VENV"
+elif [ -n "$PYTHON_GIVEN" ] &&
+     [ "$(py_version "$PYTHON_GIVEN")" != "$(py_version "$VENV/bin/python")" ]; then
+  die "$VENV has Python $(py_version "$VENV/bin/python"), not $(py_version "$PYTHON_GIVEN") ($PYTHON_GIVEN): remove $VENV or choose another VENV=..."
 fi
 PY="$VENV/bin/python"
+say "using $VENV (Python $(py_version "$PY"))"
 PIP=("$PY" -m pip --disable-pip-version-check -q)
 
 # Reports, one per line, what is missing or at the wrong version.
@@ -80,6 +94,9 @@ fi
 if grep -qx torch <<<"$todo"; then
   say "installing $TORCH_SPEC"
   "${PIP[@]}" install "$TORCH_SPEC"
+else
+  # the user's torch (e.g. a CUDA build put into the venv first) is kept
+  say "keeping $("$PY" -W ignore -c 'import torch; print("torch", torch.__version__, "(CUDA %s)" % (torch.version.cuda or "none"))') found in $VENV"
 fi
 if grep -qx buildtools <<<"$todo"; then
   say "installing build tools (setuptools with pkg_resources, wheel, ninja)"

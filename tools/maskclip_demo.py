@@ -6,8 +6,14 @@
     ... [--ks [THRESH]] [--pd [THRESH]] [--templates single] [--device cuda]
 
 Writes each image overlaid with the predicted classes' colours and a legend
-(every class, with its share of the image), as a PNG of the input's size, using
-mmseg's ``SegLocalVisualizer``. The model is built from the CLIP file alone
+(every class, with its share of the image; with more than 30 names, the
+classes present), as a PNG of the input's size, using mmseg's
+``SegLocalVisualizer``. Any image OpenCV reads: grayscale and 16-bit images
+are converted to 8-bit colour, an alpha channel is dropped. Memory stays
+bounded with many class names (1,000 and more): their text embeddings are
+computed a few classes at a time, and the logits are brought to the image's
+size 64 classes at a time. An output is written under a temporary name and
+renamed, so an interrupted run leaves no partial file. The model is built from the CLIP file alone
 (ResNet or ViT and their widths are read from its tensors); class names are
 free text (phrases, any script); their text embeddings are computed once and
 cached (``~/.cache/denseclip``). ``--ks`` / ``--pd`` switch on key smoothing /
@@ -25,20 +31,30 @@ import sys
 import warnings
 from typing import List, Sequence
 
+import cv2
 import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmseg.apis import inference_model
+from mmengine.structures import PixelData
+# mmseg's own inference pipeline (what inference_model runs first)
+from mmseg.apis.utils import _preprare_data
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 from mmseg.visualization import SegLocalVisualizer
 
 import denseclip  # noqa: F401  (registers the modules)
 from denseclip.models.clip_arch import describe
 from denseclip.models.maskclip_model import find_clip_file, maskclip_model_cfg
+from denseclip.models.text.prompt_class_names import (read_class_name_file,
+                                                      resolve_class_names)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# classes whose full-resolution logits are held at once (predict_labels)
+CLASS_CHUNK = 64
+# legend rows; with more class names only those present are listed
+LEGEND_ROWS = 30
 _visualizer_ids = itertools.count()
 
 
@@ -76,22 +92,26 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def parse_class_names(args, parser_error) -> List[str]:
-    """Class names from ``--classes`` or ``--classes-file`` (at least one)."""
-    if args.classes_file is not None:
-        if not osp.isfile(args.classes_file):
-            parser_error(f'--classes-file {args.classes_file} does not exist')
-        with open(args.classes_file, encoding='utf-8') as f:
-            names = [line.strip() for line in f]
-    else:
-        names = [name.strip() for name in args.classes.split(',')]
-    names = [n for n in names if n]
-    if not names:
-        parser_error('no class names given: pass e.g. --classes "cat,sky"')
+    """Class names from ``--classes`` or ``--classes-file`` (at least two).
+
+    A file is read by :func:`read_class_name_file` (UTF-8, blank lines
+    skipped; a non-UTF-8 byte or a duplicate is an error naming the line).
+    """
+    try:
+        if args.classes_file is not None:
+            names = read_class_name_file(args.classes_file)
+        else:
+            names = [n for n in (name.strip()
+                                 for name in args.classes.split(',')) if n]
+            if not names:
+                parser_error('no class names given: pass e.g. --classes '
+                             '"cat,sky"')
+            names = resolve_class_names(names)
+    except (FileNotFoundError, ValueError) as err:
+        parser_error(str(err).replace('the class list', '--classes'))
     if len(names) < 2:
         parser_error(f'give at least two class names (each pixel takes the '
                      f'most similar one), got {names}; add e.g. "background"')
-    if len(set(names)) != len(names):
-        parser_error(f'a class name is given twice: {names}')
     return names
 
 
@@ -147,8 +167,8 @@ def font_for(texts: Sequence[str]):
 
 
 def draw_legend(visualizer: SegLocalVisualizer, image: np.ndarray,
-                names: Sequence[str], palette: Sequence[Sequence[int]],
-                shares: Sequence[float], font) -> np.ndarray:
+                names: Sequence[str], shares: Sequence[float],
+                palette: Sequence[Sequence[int]], font) -> np.ndarray:
     """Overlay a legend (colour swatch, name, share of pixels) top left."""
     h, w = image.shape[:2]
     size = max(8, min(h, w) // 28)  # text height in pixels
@@ -202,25 +222,95 @@ def build_model(args, names: List[str]):
     return model
 
 
+def predict_labels(model, image: np.ndarray,
+                   chunk: int = CLASS_CHUNK) -> torch.Tensor:
+    """The class of every pixel of ``image`` ``[H, W]``, as mmseg's
+    ``inference_model`` computes it, with memory bounded in the classes.
+
+    ``inference_model`` holds the logits of every class at the input's and
+    again at the original resolution: with 1,000 class names and a
+    2048x512 input, several 4 GB tensors. Here the head's output stays at
+    feature resolution and is brought to the image's size ``chunk`` classes
+    at a time by mmseg's own ``predict_by_feat`` and ``postprocess_result``
+    (resize, padding removed, resize to the original size), keeping the
+    running maximum: the same labels (ties go to the lower class index, as
+    in ``argmax``) with ``chunk`` classes' worth of full-size logits.
+    """
+    data, _ = _preprare_data(image, model)  # mmseg's inference pipeline
+    data = model.data_preprocessor(data, False)
+    meta = data['data_samples'][0].metainfo
+    with torch.no_grad():
+        logits = model.decode_head.forward(model.extract_feat(data['inputs']))
+        num = logits.shape[1]
+        # a 1-class chunk would take mmseg's binary (sigmoid) path
+        starts = list(range(0, num, max(chunk, 2)))
+        if len(starts) > 1 and num - starts[-1] == 1:
+            starts.pop()
+        best = labels = None
+        for i, start in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else num
+            part = model.decode_head.predict_by_feat(logits[:, start:end],
+                                                     [meta])
+            sample = model.postprocess_result(
+                part, [SegDataSample(metainfo=meta)])[0]
+            value, index = sample.seg_logits.data.max(dim=0)
+            if best is None:
+                best, labels = value, index
+            else:
+                better = value > best
+                best = torch.where(better, value, best)
+                labels = torch.where(better, index + start, labels)
+    return labels
+
+
+def write_image_atomic(image: np.ndarray, out_file: str) -> None:
+    """Encode ``image`` and move it into place: a killed run leaves no
+    half-written output."""
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    ok, encoded = cv2.imencode(osp.splitext(out_file)[1] or '.png', image)
+    if not ok:
+        raise OSError(f'cannot encode {out_file}: use a .png or .jpg name')
+    partial = f'{out_file}.partial'
+    with open(partial, 'wb') as f:
+        f.write(encoded.tobytes())
+    os.replace(partial, out_file)
+
+
+def legend_entries(names: Sequence[str], shares: Sequence[float],
+                   palette, max_rows: int = LEGEND_ROWS):
+    """(names, shares, colours) for the legend: every class when they fit,
+    else the classes present, largest share first, and a last row saying
+    how many are not shown."""
+    if len(names) <= max_rows:
+        return list(names), list(shares), list(palette)
+    order = [i for i in np.argsort(-np.asarray(shares), kind='stable')
+             if shares[i] > 0][:max_rows - 1]
+    rest = len(names) - len(order)
+    return ([names[i] for i in order] + [f'... {rest} more classes'],
+            [shares[i] for i in order] + [sum(shares) - sum(
+                shares[i] for i in order)],
+            [palette[i] for i in order] + [[0, 0, 0]])
+
+
 def segment(model, visualizer: SegLocalVisualizer, image_path: str,
             out_file: str, names: List[str], palette, font) -> None:
     image = mmcv.imread(image_path)  # BGR, as mmseg's pipelines load it
     if image is None:
         raise OSError(f'cannot read image {image_path}: not an image file '
                       f'(or an unsupported format)')
-    with torch.no_grad():
-        result = inference_model(model, image)
-    labels = result.pred_sem_seg.data[0].cpu().numpy()
+    labels = predict_labels(model, image)
+    result = SegDataSample()
+    result.pred_sem_seg = PixelData(data=labels[None])
+    labels = labels.cpu().numpy()
     counts = np.bincount(labels.ravel(), minlength=len(names))
     shares = counts / max(labels.size, 1)
     rgb = mmcv.bgr2rgb(image)
     visualizer.add_datasample(
         osp.basename(image_path), rgb, result, draw_gt=False,
         draw_pred=True, show=False, with_labels=False)
-    drawn = draw_legend(visualizer, visualizer.get_image(), names, palette,
-                        shares, font)
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    mmcv.imwrite(mmcv.rgb2bgr(drawn), out_file)
+    drawn = draw_legend(visualizer, visualizer.get_image(),
+                        *legend_entries(names, shares, palette), font)
+    write_image_atomic(mmcv.rgb2bgr(drawn), out_file)
     present = ', '.join(f'{n} {s:.0%}' for n, s in zip(names, shares) if s)
     print(f'{image_path} -> {out_file} ({present})')
 

@@ -1,7 +1,8 @@
 """Test (and evaluate) a segmentor: mmseg's stock ``tools/test.py``, with denseclip registered.
 
     python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--out DIR]
-                         [--show-dir DIR] [--tta] [--cfg-options k=v ...]
+                         [--show-dir DIR] [--tta] [--compile [MODE]] [--amp]
+                         [--cfg-options k=v ...]
 
 Released DenseCLIP checkpoints (mmseg 0.x files) load as they are. Without a
 CHECKPOINT the model is initialised from its config (``init_weights``): that
@@ -17,6 +18,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
+from denseclip.engine import end_cpu_distributed_run, setup_test_run
+from denseclip.engine.compiled_inference import (COMPILE_MODES,
+                                                 compile_for_inference)
 
 
 def parse_args(argv=None):
@@ -47,6 +51,15 @@ def parse_args(argv=None):
         default='none', help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--compile', nargs='?', const='default', default=None,
+        choices=COMPILE_MODES, metavar='MODE',
+        help='torch.compile the network (the first batch of each input size '
+        'compiles, tens of seconds); MODE: default, reduce-overhead (CUDA '
+        'graphs, the fastest on a GPU), max-autotune (compiles for minutes)')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='autocast inference: bfloat16 where supported, else float16')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -70,8 +83,6 @@ def trigger_visualization_hook(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.checkpoint is not None and not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint} does not exist')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -95,7 +106,11 @@ def main(argv=None):
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    # CPU torchrun (gloo); a missing or truncated checkpoint stops here
+    setup_test_run(cfg, args.launcher, args.checkpoint)
     runner = Runner.from_cfg(cfg)
+    if args.compile or args.amp:
+        compile_for_inference(runner.model, mode=args.compile, amp=args.amp)
     if cfg.get('load_from') is None:
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
@@ -108,3 +123,5 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    # a CPU torchrun process exits here, past gloo's C++ teardown
+    end_cpu_distributed_run()

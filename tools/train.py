@@ -4,16 +4,16 @@
                           [--cfg-options k=v ...] [--launcher pytorch]
 """
 import argparse
-import logging
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
+from denseclip.engine import end_cpu_distributed_run, setup_train_run
+from denseclip.engine.mixed_precision_optim_wrapper import enable_amp
 
 
 def parse_args(argv=None):
@@ -22,10 +22,12 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume', action='store_true', default=False,
-        help='resume from the latest checkpoint in the work_dir automatically')
+        help='resume from the newest complete checkpoint in the work_dir '
+        '(or from load_from, if the config or --cfg-options give one)')
     parser.add_argument(
         '--amp', action='store_true', default=False,
-        help='enable automatic-mixed-precision training')
+        help='mixed-precision training: bfloat16 autocast on the CPU and on '
+        'GPUs that support it, float16 with dynamic loss scaling elsewhere')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override settings of the config, key=value pairs, e.g. '
@@ -52,17 +54,12 @@ def main(argv=None):
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        if cfg.optim_wrapper.type == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        else:
-            if cfg.optim_wrapper.type != 'OptimWrapper':
-                raise ValueError(
-                    '--amp needs optim_wrapper.type OptimWrapper, got '
-                    f'{cfg.optim_wrapper.type}')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-    cfg.resume = args.resume
+        # bfloat16 autocast where supported (CPU, Ampere+ GPUs), else float16
+        # with dynamic loss scaling: denseclip.engine.MixedPrecisionOptimWrapper
+        enable_amp(cfg)
+    # CPU torchrun (gloo), kill-safe checkpoints, --resume from the newest
+    # complete checkpoint
+    setup_train_run(cfg, args.launcher, args.resume)
     runner = (Runner.from_cfg(cfg)
               if 'runner_type' not in cfg else RUNNERS.build(cfg))
     runner.train()
@@ -70,3 +67,5 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    # a CPU torchrun process exits here, past gloo's C++ teardown
+    end_cpu_distributed_run()

@@ -1,3 +1,22 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .checkpoint_files import (CheckpointFileError, check_checkpoint_file,
+                               find_resumable_checkpoint)
 from .class_names_hook import ClassNamesHook
+from .cpu_distributed import (CPUDistributedDataParallel,
+                              end_cpu_distributed_run, setup_distributed)
+from .data_checks import add_data_checks
+from .data_files_check_hook import CheckDataFilesHook
+from .merged_groups_optim_constructor import \
+    MergedGroupsOptimWrapperConstructor
+from .mixed_precision_optim_wrapper import MixedPrecisionOptimWrapper
+from .random_state_hook import RandomStateHook
+from .run_setup import setup_test_run, setup_train_run
 
-__all__ = ['ClassNamesHook']
+__all__ = [
+    'AtomicCheckpointHook', 'CPUDistributedDataParallel', 'CheckDataFilesHook',
+    'CheckpointFileError', 'ClassNamesHook', 'end_cpu_distributed_run',
+    'MergedGroupsOptimWrapperConstructor', 'MixedPrecisionOptimWrapper',
+    'RandomStateHook', 'add_data_checks', 'check_checkpoint_file',
+    'find_resumable_checkpoint', 'setup_distributed', 'setup_test_run',
+    'setup_train_run'
+]

@@ -5,9 +5,11 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ..losses import SeparableLossHeadMixin
+
 
 @MODELS.register_module()
-class ASPPV2Head(BaseDecodeHead):
+class ASPPV2Head(SeparableLossHeadMixin, BaseDecodeHead):
     """DeepLabv2 ASPP: parallel 3x3 convolutions at several dilations, summed.
 
     Unlike DeepLabv3's ``ASPPHead`` there is no image pooling, no norm or

@@ -234,7 +234,9 @@ class MaskClipHead(BaseDecodeHead):
         if len(names) != self.num_classes:
             raise ValueError(
                 f'MaskClipHead: {len(names)} class names but num_classes='
-                f'{self.num_classes}')
+                f'{self.num_classes}; decode_head.class_names (or the '
+                "dataset's metainfo classes, which ClassNamesHook gives) must "
+                'name each class once, in label order')
         if names != self.class_names and self.text_source not in (
                 None, self.text_embeddings_path):
             self.text_source = None  # encode the new names on next use

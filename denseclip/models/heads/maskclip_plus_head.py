@@ -8,6 +8,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ..losses import SeparableLossHeadMixin
+
 
 class TextEmbeddingClassifier(nn.Module):
     """1x1 convolution whose weights are the (frozen) class text embeddings.
@@ -38,7 +40,7 @@ class TextEmbeddingClassifier(nn.Module):
 
 
 @MODELS.register_module()
-class MaskClipPlusHead(BaseDecodeHead):
+class MaskClipPlusHead(SeparableLossHeadMixin, BaseDecodeHead):
     """A segmentation head of mmseg's own whose classifier is the class text embeddings.
 
     ``decode_module`` is any mmseg decode head config (DeepLabv2's

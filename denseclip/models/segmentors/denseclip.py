@@ -8,11 +8,18 @@ from mmseg.registry import MODELS
 from mmseg.utils import add_prefix, get_classes
 from torch import Tensor, nn
 
+from ..text.shared_prefix_encoding import encode_with_shared_prefix
 from ..text.tokenize import tokenize
+from .separable_loss_segmentor import SeparableLossSegmentorMixin
+
+
+def float32_region(device_type: str):
+    """Autocast off: what runs inside stays in float32 under AMP."""
+    return torch.autocast(device_type, enabled=False)
 
 
 @MODELS.register_module()
-class DenseCLIP(EncoderDecoder):
+class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
     """Language-guided dense prediction with context-aware prompting.
 
     For an image with CLIP features (stage maps ``x1..x4``, global ``g``, dense
@@ -27,7 +34,13 @@ class DenseCLIP(EncoderDecoder):
        is concatenated to stage ``score_concat_index``; neck and decode head
        run on the result.
     4. Training adds ``CE(s / tau, y)`` through ``identity_head`` and,
-       optionally, an auxiliary head on the raw stage maps.
+       optionally, an auxiliary head on the raw stage maps. Every head's
+       loss resizes logits to the label size with two matrix products
+       (``SeparableLossSegmentorMixin``), not a scattering ``F.interpolate``.
+
+    Under autocast (``--amp``) the text encoder, the ``gamma`` residual, the
+    normalised score map and the losses stay in float32: ``gamma`` starts at
+    1e-4, so in bfloat16 the context decoder's contribution would round away.
 
     With ``prompting='pre'`` (the paper's pre-model prompting) steps 1-2 are
     instead ``v = context_decoder(contexts, [g; z])``, learnable queries that
@@ -66,6 +79,10 @@ class DenseCLIP(EncoderDecoder):
         prompting: ``'post'`` (post-model, cached text) or ``'pre'``.
         cache_text: in eval mode, reuse the (post-model) text features until
             the weights change; off only to measure what the cache saves.
+        share_text_prefix: run ``[sot] + contexts``, the same for every class,
+            through the (causal) text transformer once instead of once per
+            class (``encode_with_shared_prefix``: equal features, a third of
+            the text encoder's time); off only to measure what it saves.
         pretrained: one OpenAI CLIP file for both the image and text towers.
     """
 
@@ -86,6 +103,7 @@ class DenseCLIP(EncoderDecoder):
                  freeze_text_encoder: bool = True,
                  prompting: str = 'post',
                  cache_text: bool = True,
+                 share_text_prefix: bool = True,
                  neck: Optional[dict] = None,
                  identity_head: Optional[dict] = None,
                  auxiliary_head: Optional[dict] = None,
@@ -132,6 +150,7 @@ class DenseCLIP(EncoderDecoder):
         self.tau = tau
         self.prompting = prompting
         self.cache_text = cache_text
+        self.share_text_prefix = share_text_prefix
         self.freeze_text_encoder = freeze_text_encoder
         if freeze_text_encoder:
             self.text_encoder.requires_grad_(False)
@@ -162,10 +181,26 @@ class DenseCLIP(EncoderDecoder):
         if isinstance(class_names, str):
             class_names = get_classes(class_names)
         class_names = [str(name) for name in class_names]
+        where = ("model.class_names (or the dataset's metainfo classes, "
+                 'which ClassNamesHook gives)')
+        if not class_names:
+            raise ValueError(
+                f'DenseCLIP: the class name list is empty; {where} must name '
+                f'each of the decode head\'s num_classes={self.num_classes} '
+                'classes, in label order')
         if len(class_names) != self.num_classes:
             raise ValueError(
                 f'DenseCLIP: {len(class_names)} class names but the decode '
-                f'head has num_classes={self.num_classes}')
+                f'head has num_classes={self.num_classes} '
+                f'(model.decode_head.num_classes); {where} must name each '
+                'class once, in label order')
+        first = {}
+        for i, name in enumerate(class_names):
+            if name in first:
+                raise ValueError(
+                    f'DenseCLIP: class name {name!r} is class {first[name]} '
+                    f'and class {i}; {where} must name each class once')
+            first[name] = i
         self.class_names = class_names
         self.texts = tokenize(class_names, self.context_length,
                               self.truncate_class_names).to(
@@ -194,15 +229,24 @@ class DenseCLIP(EncoderDecoder):
         text encoder's weights or the class names change.
         """
         self._check_class_names()
-        if self.training or not self.cache_text:
+        if self.training:
             self._text_cache = None
-            return self.text_encoder(self.texts, self.contexts)
+            return self._encode_text(self.contexts)
+        if not self.cache_text:
+            return self._encode_text(self.contexts)
         key = self._text_cache_key()
         if self._text_cache is None or self._text_cache[0] != key:
             with torch.no_grad():
-                feats = self.text_encoder(self.texts, self.contexts)
+                feats = self._encode_text(self.contexts)
             self._text_cache = (key, feats)
         return self._text_cache[1]
+
+    def _encode_text(self, contexts: Tensor) -> Tensor:
+        with float32_region(contexts.device.type):
+            if self.share_text_prefix:
+                return encode_with_shared_prefix(self.text_encoder,
+                                                 self.texts, contexts.float())
+            return self.text_encoder(self.texts, contexts.float())
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -217,27 +261,38 @@ class DenseCLIP(EncoderDecoder):
                 1, 2)], dim=1)  # [B, 1 + HW, C]
         return stages[-1].flatten(2).transpose(1, 2)  # [B, HW, C4]
 
-    def _prompted_text(self, visual_context: Tensor) -> Tensor:
-        """Class features ``[B, K, text_dim]`` prompted with the image's context."""
+    def _prompted_text(self, visual_context: Tensor,
+                       text: Optional[Tensor] = None) -> Tensor:
+        """Class features ``[B, K, text_dim]`` (float32) prompted with the
+        image's context; ``text``: :meth:`text_features`, if already at hand."""
         B = visual_context.shape[0]
         if self.prompting == 'pre':
             self._check_class_names()
             queries = self.contexts.expand(B, -1, -1)
             prompt = self.context_decoder(queries, visual_context)
-            return self.text_encoder(self.texts, prompt)
-        text = self.text_features().expand(B, -1, -1)
-        return text + self.gamma * self.context_decoder(text, visual_context)
+            return self._encode_text(prompt)
+        if text is None:
+            text = self.text_features()
+        text = text.expand(B, -1, -1)
+        prompt = self.context_decoder(text, visual_context)
+        return text + self.gamma * prompt.float()
 
-    def _forward_features(self, inputs: Tensor
+    def _forward_features(self, inputs: Tensor, text: Optional[Tensor] = None
                           ) -> Tuple[List[Tensor], Tensor, List[Tensor]]:
-        """Decode-head inputs, score map ``[B, K, h, w]`` and raw stage maps."""
+        """Decode-head inputs, score map ``[B, K, h, w]`` and raw stage maps.
+
+        ``text``: :meth:`text_features`, if already at hand (post-model
+        prompting); computed (or taken from the cache) when None.
+        """
         x = self.backbone(inputs)
         stages = list(x[:4])
         global_feat, dense = x[4]
         text = self._prompted_text(
-            self._visual_context(stages, global_feat, dense))
-        score_map = torch.einsum('bchw,bkc->bkhw', F.normalize(dense, dim=1),
-                                 F.normalize(text, dim=2))
+            self._visual_context(stages, global_feat, dense), text)
+        with float32_region(dense.device.type):
+            score_map = torch.einsum('bchw,bkc->bkhw',
+                                     F.normalize(dense.float(), dim=1),
+                                     F.normalize(text.float(), dim=2))
         feats = list(stages)
         i = self.score_concat_index
         feats[i] = torch.cat([feats[i], score_map], dim=1)
@@ -249,6 +304,23 @@ class DenseCLIP(EncoderDecoder):
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         return self._forward_features(inputs)[0]
+
+    def inference_text(self) -> Optional[Tensor]:
+        """What :meth:`decode_logits` takes as ``text`` at inference: the
+        (cached) text features, or None with pre-model prompting."""
+        return self.text_features() if self.prompting == 'post' else None
+
+    def decode_logits(self, inputs: Tensor,
+                      text: Optional[Tensor] = None) -> Tensor:
+        """The decode head's logits at its own resolution: a function of
+        tensors only (what ``torch.compile`` compiles, see
+        ``denseclip.engine.compiled_inference``)."""
+        return self.decode_head.forward(self._forward_features(inputs, text)[0])
+
+    def encode_decode(self, inputs: Tensor,
+                      batch_img_metas: List[dict]) -> Tensor:
+        seg_logits = self.decode_logits(inputs, self.inference_text())
+        return self.decode_head.predict_by_feat(seg_logits, batch_img_metas)
 
     # ------------------------------------------------------------- training
     def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
@@ -270,7 +342,9 @@ class DenseCLIP(EncoderDecoder):
         """Sliding-window inference with the crops of all images run in batches.
 
         ``test_cfg.crop_batch_size`` (default 8) bounds crops per forward.
-        Crops never exceed the image, so they all share one size.
+        Crops never exceed the image, so they all share one size. Each
+        batch's logits are added into the image-sized sum as they come, which
+        is then divided in place: no full-size copy of all crops' logits.
         """
         h_stride, w_stride = self.test_cfg.stride
         h_crop, w_crop = self.test_cfg.crop_size
@@ -288,13 +362,15 @@ class DenseCLIP(EncoderDecoder):
         crops = torch.cat(
             [inputs[:, :, y1:y2, x1:x2] for y1, x1, y2, x2 in boxes])
         metas = [dict(batch_img_metas[0], img_shape=crops.shape[2:])]
-        logits = torch.cat([
-            self.encode_decode(chunk, metas * chunk.shape[0])
-            for chunk in crops.split(batch_size)
-        ])  # [num_boxes * B, C, h, w], box-major
         preds = inputs.new_zeros((B, self.out_channels, h_img, w_img))
-        count = inputs.new_zeros((B, 1, h_img, w_img))
-        for n, (y1, x1, y2, x2) in enumerate(boxes):
-            preds[:, :, y1:y2, x1:x2] += logits[n * B:(n + 1) * B]
+        count = inputs.new_zeros((1, 1, h_img, w_img))
+        for y1, x1, y2, x2 in boxes:
             count[:, :, y1:y2, x1:x2] += 1
-        return preds / count
+        for start in range(0, crops.shape[0], batch_size):
+            chunk = crops[start:start + batch_size]
+            logits = self.encode_decode(chunk, metas * chunk.shape[0])
+            for j, crop_logits in enumerate(logits):  # box-major order
+                box, b = divmod(start + j, B)
+                y1, x1, y2, x2 = boxes[box]
+                preds[b, :, y1:y2, x1:x2] += crop_logits
+        return preds.div_(count)

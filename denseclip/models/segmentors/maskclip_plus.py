@@ -15,6 +15,8 @@ from torch import Tensor
 
 from ...datasets.mark_unlabeled import UNLABELED_INDEX
 from ..clip_arch import CLIP_MEAN, CLIP_STD
+from ..losses import head_loss_by_feat
+from .separable_loss_segmentor import SeparableLossSegmentorMixin
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -62,7 +64,7 @@ def assign_pseudo_labels(gt: Tensor,
 
 
 @MODELS.register_module()
-class MaskClipPlus(EncoderDecoder):
+class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
     """Train an mmseg segmentation network on MaskCLIP's predictions.
 
     The student is a normal ``EncoderDecoder`` (e.g. DeepLabv2 on a
@@ -248,7 +250,8 @@ class MaskClipPlus(EncoderDecoder):
         for sample, labels in zip(data_samples, gt):
             sample.gt_sem_seg = PixelData(data=labels[None])
         losses = add_prefix(
-            self.decode_head.loss_by_feat(seg_logits, data_samples), 'decode')
+            head_loss_by_feat(self.decode_head, seg_logits, data_samples),
+            'decode')
         if self.with_auxiliary_head:
             losses.update(self._auxiliary_head_forward_train(x, data_samples))
         return losses

@@ -75,6 +75,42 @@ _TABLES = {
 ClassNamesSpec = Union[str, Sequence[str]]
 
 
+def read_class_name_file(path: str) -> List[str]:
+    """Class names from a text file, one per line.
+
+    UTF-8 (with or without a byte-order mark), surrounding white space
+    stripped, blank lines skipped. A byte that is not UTF-8, a name given
+    twice or a file without names is a ``ValueError`` naming the file and
+    line(s).
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'class name file {path} does not exist')
+    with open(path, 'rb') as f:
+        raw = f.read()
+    lines = raw.split(b'\n')
+    names, where = [], {}
+    for number, line in enumerate(lines, 1):
+        try:
+            text = line.decode('utf-8-sig' if number == 1 else 'utf-8')
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f'class name file {path}, line {number}: byte '
+                f'0x{line[err.start]:02x} at column {err.start + 1} is not '
+                'UTF-8; save the file as UTF-8') from None
+        name = text.strip()
+        if not name:
+            continue
+        if name in where:
+            raise ValueError(
+                f'class name file {path}: {name!r} is on line '
+                f'{where[name]} and again on line {number}; each class once')
+        where[name] = number
+        names.append(name)
+    if not names:
+        raise ValueError(f'class name file {path} holds no class names')
+    return names
+
+
 def dataset_names() -> List[str]:
     """Names :func:`resolve_class_names` accepts besides mmseg's ``get_classes``."""
     return sorted(_TABLES)
@@ -88,18 +124,15 @@ def resolve_class_names(spec: ClassNamesSpec) -> List[str]:
       ``'pascal_context59'``, ``'coco_stuff164k'`` ...), else mmseg's
       ``get_classes`` (``'ade'``, ``'cityscapes'``, ``'voc'`` (with
       background) ...);
-    * a path to a ``.txt`` file: one name per line (blank lines skipped).
+    * a path to a ``.txt`` file: one name per line, UTF-8 (a byte-order mark
+      is allowed); blank lines are skipped (:func:`read_class_name_file`).
 
     Names are stripped of surrounding white space; an empty name, an empty
-    list or a duplicate is an error.
+    list or a duplicate is an error that names the file (and line) or list.
     """
     if isinstance(spec, str):
         if spec.endswith('.txt'):
-            if not osp.isfile(spec):
-                raise FileNotFoundError(f'class name file {spec} does not exist')
-            with open(spec, encoding='utf-8') as f:
-                names = [line.strip() for line in f if line.strip()]
-            source = spec
+            return read_class_name_file(spec)
         elif spec in _TABLES:
             names, source = list(_TABLES[spec]), spec
         else:

@@ -26,28 +26,50 @@ def encode_prompts(tower: nn.Module, class_names: Sequence[str],
                    templates: Sequence[str], batch_size: int = 256) -> Tensor:
     """Ensembled, L2-normalised text embeddings ``[len(class_names), C]``.
 
-    Prompts are tokenized to the longest prompt's length rather than CLIP's
-    77 positions: the text tower's attention is causal and its feature is read
-    at the end-of-text token, so the positions after it change nothing; the
-    shorter sequences make encoding several times faster.
+    Memory stays bounded for any number of classes: the prompts of a few
+    classes at a time (about ``batch_size`` prompts) are tokenized, encoded
+    and averaged per class at once; only the ``[K, C]`` result is kept
+    (1,000 names x 85 templates would otherwise hold 85,000 features). With
+    more than one chunk, progress is logged about every tenth of the work.
+
+    Prompts are tokenized to the longest prompt's length (per chunk) rather
+    than CLIP's 77 positions: the text tower's attention is causal and its
+    feature is read at the end-of-text token, so the positions after it
+    change nothing; the shorter sequences make encoding several times faster.
     """
-    prompts = [t.format(name) for name in class_names for t in templates]
-    length = max(len(_tokenizer.encode(p)) + 2 for p in prompts)
+    class_names, templates = list(class_names), list(templates)
     limit = tower.context_length
-    if length > limit:
-        longest = max(prompts, key=lambda p: len(_tokenizer.encode(p)))
-        raise ValueError(
-            f'the prompt {longest!r} needs {length} tokens (with start and '
-            f'end of text) but the CLIP text tower has {limit} positions; '
-            f'shorten the class name')
-    tokens = tokenize(prompts, length)
     device = next(tower.parameters()).device
-    feats = []
+    per_chunk = max(1, batch_size // max(len(templates), 1))
+    starts = range(0, len(class_names), per_chunk)
+    report = {min(len(starts), round(len(starts) * i / 10)) for i in
+              range(1, 11)} if len(starts) > 1 else set()
+    rows = []
     with torch.no_grad():
-        for chunk in tokens.split(batch_size):
-            feats.append(F.normalize(tower(chunk.to(device)).float(), dim=-1))
-    feats = torch.cat(feats).view(len(class_names), len(templates), -1)
-    return F.normalize(feats.mean(dim=1), dim=-1)
+        for n, start in enumerate(starts, 1):
+            names = class_names[start:start + per_chunk]
+            prompts = [t.format(name) for name in names for t in templates]
+            lengths = [len(_tokenizer.encode(p)) + 2 for p in prompts]
+            length = max(lengths)
+            if length > limit:
+                longest = prompts[lengths.index(length)]
+                raise ValueError(
+                    f'the prompt {longest!r} needs {length} tokens (with '
+                    f'start and end of text) but the CLIP text tower has '
+                    f'{limit} positions; shorten the class name')
+            tokens = tokenize(prompts, length)
+            feats = torch.cat([
+                F.normalize(tower(chunk.to(device)).float(), dim=-1)
+                for chunk in tokens.split(batch_size)
+            ])
+            feats = feats.view(len(names), len(templates), -1).mean(dim=1)
+            rows.append(F.normalize(feats, dim=-1))
+            if n in report:
+                done = min(start + per_chunk, len(class_names))
+                print_log(f'encoded {done}/{len(class_names)} class names '
+                          f'({done * len(templates)} prompts)',
+                          logger='current')
+    return torch.cat(rows)
 
 
 def build_clip_text_tower(clip_file: str,
