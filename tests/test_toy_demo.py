@@ -190,7 +190,7 @@ def test_fast_maskclip_demo_tests_without_training(demo, tmp_path, capsys):
     assert not osp.exists(osp.join(work_dir, 'train'))
     assert result['clip_file'] == osp.join(work_dir, 'clip',
                                            'toy_RN_trained.pt')
-    assert 0 <= result['metrics']['mIoU'] <= 100
+    assert {'mIoU', 'aAcc', 'mAcc'} <= set(result['metrics'])
     assert 'MaskClipHead toy demo (no training: annotation-free)' in out
     assert '[2/2] testing with the frozen CLIP weights' in out
     assert 'tools/train.py' not in out
@@ -210,7 +210,7 @@ def test_fast_maskclip_plus_demo_end_to_end(demo, tmp_path, capsys):
     result = demo.main(['--fast', '--work-dir', work_dir, '--config', config])
     out = capsys.readouterr().out
     assert osp.isfile(result['checkpoint'])
-    assert 0 <= result['metrics']['mIoU'] <= 100
+    assert {'mIoU', 'aAcc', 'mAcc'} <= set(result['metrics'])
     assert 'MaskClipPlus toy demo' in out and 'whole inference' in out
     # the teacher's image tower read the toy CLIP file the demo pointed it at
     assert re.search(r'loaded \d+ tensors from .*toy_RN_trained\.pt into '
