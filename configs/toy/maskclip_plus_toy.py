@@ -8,45 +8,20 @@
 # (trains the toy CLIP once and caches it, writes or reuses the toy data,
 # trains, tests, prints the mIoU), or, with the toy files present:
 #   python tools/train.py configs/toy/maskclip_plus_toy.py
-_base_ = ['../_base_/default_runtime.py']
-# tools/toy_demo.py trains (once) the toy CLIP of this family and points
-# clip_file and data_root at the files it wrote
-toy_clip = 'RN'
-toy_root = 'work_dirs/toy'
-data_root = toy_root + '/ade/ADEChallengeData2016'
-clip_file = toy_root + '/clip/toy_RN_trained.pt'
-# = denseclip.toy_data.TOY_CLASSES / TOY_PALETTE (label k + 1 on disk)
-metainfo = dict(
-    classes=('textured background', 'red disc', 'green square',
-             'blue triangle', 'yellow ring'),
-    palette=[[120, 120, 120], [220, 40, 40], [40, 180, 40], [40, 60, 220],
-             [230, 210, 40]])
+_base_ = ['./maskclip_toy.py']
+# from maskclip_toy.py: toy_clip, clip_file, data_root, metainfo, num_classes,
+# the validation data and its pipeline; tools/toy_demo.py trains (once) the
+# toy CLIP of this family and points clip_file and data_root at its files
 num_classes = 5
 crop_size = (128, 128)
-img_scale = (2048, 480)
+img_scale = {{_base_.test_scale}}
 
-# the teacher: the model of configs/toy/maskclip_toy.py, MaskCLIP on the
-# trained toy CLIP (denseclip.toy_clip.TRAINED_RESNET: a modified ResNet of
-# width 16, embedding 64, a width-64 text tower of 4 heads)
-teacher = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[122.7709, 116.7460, 104.0937],
-        std=[68.5005, 66.6322, 70.3232],
-        bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
-    backbone=dict(
-        type='CLIPResNet', layers=[1, 1, 1, 1], width=16, output_dim=64,
-        input_resolution=64, pretrained=clip_file, require_clip_weights=True),
-    decode_head=dict(
-        type='MaskClipHead', vit=False, in_channels=16 * 32, in_index=3,
-        channels=0, text_channels=64, num_classes=num_classes,
-        clip_pretrained=clip_file, class_names=list(metainfo['classes']),
-        templates='imagenet85', text_encoder=dict(transformer_heads=4),
-        align_corners=False),
-    test_cfg=dict(mode='whole'))
+# the teacher: the model of configs/toy/maskclip_toy.py as it is, MaskCLIP
+# on the trained toy CLIP (ks / pd off)
+teacher = {{_base_.model}}
 
 model = dict(
+    _delete_=True,
     type='MaskClipPlus',
     data_preprocessor=dict(
         type='SegDataPreProcessor',
@@ -70,10 +45,7 @@ model = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
-# ----------------------------------------------------------------- data
-dataset = dict(
-    type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
-    img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True)
+# ------------------------------------- data (validation: maskclip_toy.py's)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
@@ -90,31 +62,16 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
 train_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        dataset,
+        type='BaseSegDataset', data_root={{_base_.data_root}},
+        metainfo={{_base_.metainfo}}, img_suffix='.jpg', seg_map_suffix='.png',
+        reduce_zero_label=True,
         data_prefix=dict(img_path='images/training',
                          seg_map_path='annotations/training'),
         pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        dataset,
-        data_prefix=dict(img_path='images/validation',
-                         seg_map_path='annotations/validation'),
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator
 
 # ------------------------------------------------------------- schedule
 iters = 300
@@ -129,16 +86,10 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters,
                  val_interval=iters)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
+    logger=dict(interval=20),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=iters),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    # paint every test image (mmseg's default is every 50th)
-    visualization=dict(type='SegVisualizationHook', interval=1))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=iters))
 
 # the student's initialisation and the data order (the teacher is frozen)
 randomness = dict(seed=0)
