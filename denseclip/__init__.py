@@ -3,8 +3,8 @@
 Importing the package registers every module in ``mmseg.registry.MODELS``
 (use ``custom_imports=dict(imports=['denseclip'])`` in a config).
 """
-from . import datasets, engine, evaluation, models  # noqa: F401  (registers)
-from .checkpoint_compat import allow_mmengine_checkpoint_types
+from . import apis, datasets, engine, evaluation, models  # noqa: F401  (registers)
+from .engine.checkpoint_compat import allow_mmengine_checkpoint_types
 from .version import __version__
 
 allow_mmengine_checkpoint_types()  # torch>=2.6: mmengine ckpts, weights_only

@@ -143,3 +143,23 @@ def verify(path: str, name: str) -> bool:
 def default_path(name: str, directory: str = 'pretrained') -> str:
     """Where the file of ``name`` goes: ``<directory>/<file name>``."""
     return os.path.join(directory, get(name).filename)
+
+
+def find_clip_file(name_or_path: str, directory: str = 'pretrained') -> str:
+    """A CLIP file path from a path or an OpenAI model name (``'ViT-B/16'``).
+
+    A name is looked up as ``<directory>/<file name>`` (``pretrained/ViT-B-16.pt``).
+    """
+    if osp.isfile(name_or_path):
+        return name_or_path
+    try:
+        path = default_path(name_or_path, directory)
+    except UnknownModelError:
+        path = None
+    if path is not None and osp.isfile(path):
+        return path
+    hint = (f' Download it with `python tools/download_clip.py '
+            f'{resolve_name(name_or_path)}`.' if path else '')
+    raise FileNotFoundError(
+        f'CLIP file {name_or_path} does not exist'
+        f'{f" (nor {path})" if path and path != name_or_path else ""}.{hint}')

@@ -10,7 +10,6 @@ checked: a missing tensor, a tensor of another shape or a key that belongs to
 another architecture is an error naming the file, the key and the shapes.
 """
 import functools
-import math
 import os
 import os.path as osp
 import zipfile
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
@@ -105,28 +103,6 @@ def split_clip_state_dict(state_dict: StateDict) -> Tuple[StateDict, StateDict]:
         elif key.startswith(TEXT_TOWER_KEYS):
             text[key] = value
     return visual, text
-
-
-def resize_pos_embed(pos_embed: Tensor, grid: Tuple[int, int]) -> Tensor:
-    """Resize ``[1 + h*w, C]`` positional embeddings to ``[1 + H*W, C]``.
-
-    The spatial part is interpolated bilinearly on its square grid; the first
-    (class / global) position is kept as it is.
-    """
-    cls_pos, spatial = pos_embed[:1], pos_embed[1:]
-    side = int(math.isqrt(spatial.shape[0]))
-    if side * side != spatial.shape[0]:
-        raise ValueError(
-            f'positional embedding of shape {tuple(pos_embed.shape)} has no '
-            f'square spatial grid ({spatial.shape[0]} positions)')
-    if (side, side) == tuple(grid):
-        return pos_embed
-    channels = spatial.shape[1]
-    spatial = spatial.reshape(1, side, side, channels).permute(0, 3, 1, 2)
-    spatial = F.interpolate(
-        spatial, size=tuple(grid), mode='bilinear', align_corners=False)
-    spatial = spatial.reshape(channels, -1).permute(1, 0)
-    return torch.cat([cls_pos, spatial], dim=0)
 
 
 @dataclass

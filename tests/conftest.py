@@ -5,7 +5,7 @@ from mmengine.config import ConfigDict
 
 import denseclip  # noqa: F401  (registers the modules)
 from mmseg.utils import register_all_modules
-from denseclip.toy_clip import (TOY_RESNET, TOY_VIT, build_openai_clip,
+from denseclip.toy.clip_model import (TOY_RESNET, TOY_VIT, build_openai_clip,
                                 write_clip_checkpoint)
 
 torch.set_num_threads(2)

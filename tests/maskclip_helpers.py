@@ -1,5 +1,5 @@
 """MaskCLIP test helpers: toy MaskCLIP models, and references computed from
-:class:`denseclip.toy_clip.OpenAICLIP`'s own modules (never from our code)."""
+:class:`denseclip.toy.clip_model.OpenAICLIP`'s own modules (never from our code)."""
 from typing import Sequence
 
 import torch
@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import tokenize as mmseg_tokenize
 from torch import Tensor
 
-from denseclip.models.maskclip_model import maskclip_model_cfg
+from denseclip.apis import maskclip_model_cfg
 
 NAMES = ['sky', 'red car', 'tree', 'café au lait']
 

@@ -184,13 +184,13 @@ def test_a_bad_class_name_file_is_named(tmp_path, content, message):
 
 
 def test_denseclip_class_names_must_match_the_head(rn_clip):
-    with pytest.raises(ValueError, match=r'3 class names but the decode head '
-                       r'has num_classes=4 \(model\.decode_head\.num_classes\)'
+    with pytest.raises(ValueError, match=r'DenseCLIP: 3 class names but '
+                       r'num_classes=4 \(model\.decode_head\.num_classes\)'
                        r'; model\.class_names'):
         MODELS.build(tiny_denseclip_cfg(rn_clip.shape,
                                         class_names=['a', 'b', 'c']))
-    with pytest.raises(ValueError, match=r'the class name list is empty; '
-                       r'model\.class_names'):
+    with pytest.raises(ValueError, match=r'the class list holds no class '
+                       r'names; model\.class_names'):
         MODELS.build(tiny_denseclip_cfg(rn_clip.shape, class_names=[]))
     with pytest.raises(ValueError, match=r"class name 'b' is class 1 and "
                        r'class 3'):
@@ -205,7 +205,8 @@ def test_maskclip_class_names_must_match_the_head(rn_clip, tmp_path):
     cfg = toy_maskclip_cfg(rn_clip, cache_dir=str(tmp_path))
     cfg.decode_head.num_classes = 5
     cfg.decode_head.text_categories = 5
-    with pytest.raises(ValueError, match=r'4 class names but num_classes=5; '
+    with pytest.raises(ValueError, match=r'4 class names but num_classes=5 '
+                       r'\(decode_head\.num_classes\); '
                        r'decode_head\.class_names'):
         MODELS.build(cfg)
 

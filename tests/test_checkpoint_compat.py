@@ -21,8 +21,8 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 
 import denseclip  # noqa: F401  (activates the compat)
-from denseclip import checkpoint_compat
-from denseclip.checkpoint_compat import (SAFE_GLOBAL_NAMES,
+from denseclip.engine import checkpoint_compat
+from denseclip.engine.checkpoint_compat import (SAFE_GLOBAL_NAMES,
                                          allow_mmengine_checkpoint_types)
 from tiny_runner import CLASSES, runner_cfg, write_dataset
 

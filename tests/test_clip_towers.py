@@ -185,7 +185,7 @@ def test_a_file_that_is_not_a_checkpoint_is_an_error(tmp_path):
 
 def test_other_architecture_names_key_and_both_shapes(rn_clip, vit_clip,
                                                       tmp_path):
-    from denseclip.toy_clip import build_openai_clip, write_clip_checkpoint
+    from denseclip.toy.clip_model import build_openai_clip, write_clip_checkpoint
 
     # an 'RN101' of the toy family: deeper third stage, 512-d output
     shape = dict(rn_clip.shape, vision_layers=(1, 1, 2, 1), embed_dim=32)

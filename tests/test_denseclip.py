@@ -164,8 +164,7 @@ def test_class_names_from_dataset_name_and_count_check(rn_clip):
     cfg = tiny_denseclip_cfg(rn_clip.shape, num_classes=4)
     model = MODELS.build(cfg)
     assert model.texts.shape == (4, 5)
-    with pytest.raises(ValueError, match='3 class names but the decode head '
-                       'has num_classes=4'):
+    with pytest.raises(ValueError, match='3 class names but num_classes=4'):
         model.set_class_names(['a', 'b', 'c'])
     cfg = tiny_denseclip_cfg(rn_clip.shape, num_classes=19,
                              class_names='cityscapes')

@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS, TRANSFORMS
 from mmseg.utils import register_all_modules
 
-from denseclip.toy_data import TOY_CLASSES, TOY_PALETTE, make_toy_dataset
+from denseclip.toy.data import TOY_CLASSES, TOY_PALETTE, make_toy_dataset
 
 register_all_modules(init_default_scope=True)
 
@@ -157,7 +157,7 @@ def test_paper_settings(name):
 
 
 def test_toy_config_matches_toy_files():
-    from denseclip.toy_clip import DEMO_RESNET
+    from denseclip.toy.clip_model import DEMO_RESNET
     cfg = load(TOY_CONFIG)
     assert tuple(cfg.metainfo.classes) == TOY_CLASSES
     assert [list(p) for p in cfg.metainfo.palette] == TOY_PALETTE

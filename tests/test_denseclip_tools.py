@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from denseclip_helpers import (REPO, TOY_CONFIG, load_tool,
+from denseclip_helpers import (REPO, TOY_CONFIG,
                                mmseg0x_checkpoint, newest_metrics,
                                released_state_dict, run_script)
 from mmengine.config import Config
@@ -13,6 +13,8 @@ from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
 import mmseg
+from denseclip.toy.files import prepare_toy_files
+from denseclip.toy.run_options import path_options, schedule_options
 from denseclip.clip_io import load_clip_checkpoint
 
 MMSEG_TRAIN = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
@@ -20,18 +22,13 @@ MMSEG_TRAIN = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
 
 
 @pytest.fixture(scope='module')
-def demo():
-    return load_tool('toy_demo')
-
-
-@pytest.fixture(scope='module')
-def toy(demo, tmp_path_factory):
+def toy(tmp_path_factory):
     """Toy CLIP + toy ADE20K-layout data, and the --cfg-options for them."""
-    files = demo.prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
-    return files, demo.path_options(files)
+    files = prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
+    return files, path_options(files)
 
 
-def test_mmseg_stock_train_script_runs_the_toy_config(demo, toy, tmp_path):
+def test_mmseg_stock_train_script_runs_the_toy_config(toy, tmp_path):
     """What `mim train mmsegmentation CONFIG` runs: it never imports
     denseclip itself, so the config's custom_imports must register it."""
     files, options = toy
@@ -39,7 +36,7 @@ def test_mmseg_stock_train_script_runs_the_toy_config(demo, toy, tmp_path):
     assert 'denseclip' not in source
     work_dir = str(tmp_path / 'work')
     proc = run_script([MMSEG_TRAIN, TOY_CONFIG, '--work-dir', work_dir,
-                       '--cfg-options'] + options + demo.schedule_options(2))
+                       '--cfg-options'] + options + schedule_options(2))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
     assert 'Iter(train) [2/2]' in proc.stdout
@@ -48,7 +45,7 @@ def test_mmseg_stock_train_script_runs_the_toy_config(demo, toy, tmp_path):
     assert 'mIoU' in proc.stdout  # validation at the end
 
 
-def test_released_checkpoint_through_tools_test(demo, toy, tmp_path):
+def test_released_checkpoint_through_tools_test(toy, tmp_path):
     """A reference-layout mmseg 0.x checkpoint tests with no missing or
     unexpected keys, and the test reports a metric."""
     files, options = toy
@@ -80,7 +77,7 @@ def test_released_checkpoint_through_tools_test(demo, toy, tmp_path):
     assert 'Iter(test) [40/40]' in proc.stdout
 
 
-def test_released_checkpoint_with_a_foreign_key_is_reported(demo, toy,
+def test_released_checkpoint_with_a_foreign_key_is_reported(toy,
                                                             tmp_path):
     """The check above can fail: an extra key shows in tools/test.py's log."""
     files, options = toy
@@ -99,7 +96,7 @@ def test_released_checkpoint_with_a_foreign_key_is_reported(demo, toy,
         in proc.stdout
 
 
-def test_tools_test_tta_on_toy_config(demo, toy, tmp_path):
+def test_tools_test_tta_on_toy_config(toy, tmp_path):
     """--tta: 6 scales x flip through SegTTAModel, a metric comes out."""
     files, options = toy
     cfg = Config.fromfile(TOY_CONFIG)

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 import torch
-from denseclip_helpers import load_tool
+from denseclip.toy.files import prepare_toy_files
+from denseclip.toy.run_options import path_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'toy', 'denseclip_toy.py')
@@ -54,10 +55,9 @@ def miou(out, mode):
 
 @pytest.fixture(scope='module')
 def toy_options(tmp_path_factory):
-    demo = load_tool('toy_demo')
-    files = demo.prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
+    files = prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
     loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    return demo.path_options(files) + [
+    return path_options(files) + [
         f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
         f'default_hooks.checkpoint.interval={ITERS}',
         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',

@@ -16,7 +16,7 @@ from denseclip.models.heads.maskclip_head import (key_smoothing,
 from denseclip.models.text import zero_shot
 from denseclip.models.text.prompt_templates import get_templates
 from denseclip.models.weights_guard import RandomWeightsError
-from denseclip.toy_clip import build_openai_clip, write_clip_checkpoint
+from denseclip.toy.clip_model import build_openai_clip, write_clip_checkpoint
 
 TWO_TEMPLATES = ['a photo of a {}.', 'there is a {} in the scene.']
 

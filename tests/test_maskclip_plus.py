@@ -1,5 +1,6 @@
 """MaskCLIP+: pseudo labels from a frozen MaskCLIP teacher, zero-shot, self-training."""
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -11,8 +12,9 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS, TRANSFORMS
 from mmseg.structures import SegDataSample
 
-from denseclip.models.clip_arch import CLIP_MEAN, CLIP_STD
+from denseclip.models.clip_constants import CLIP_MEAN, CLIP_STD
 from denseclip.models.segmentors.maskclip_plus import assign_pseudo_labels
+from denseclip.models.text.text_embedding_file import TextEmbeddingFileError
 
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]
@@ -250,8 +252,19 @@ def test_text_embeddings_file_of_wrong_size_names_both_shapes(
     cfg = student_cfg(rn_clip, tmp_path)
     cfg.decode_head.text_embeddings_path = path
     model = MODELS.build(cfg)
-    with pytest.raises(ValueError, match=r'\(3, 64\) do not fit 4 text '
-                       r'classes x 64 channels'):
+    with pytest.raises(TextEmbeddingFileError,
+                       match=rf'{re.escape(path)} holds 3 class embeddings '
+                       r'but MaskClipPlusHead has 4 text classes'):
+        model.decode_head.init_weights()
+    torch.save(torch.randn(4, 32), path)
+    with pytest.raises(TextEmbeddingFileError,
+                       match=r'holds embeddings of width 32 but '
+                       r'MaskClipPlusHead has text_channels=64'):
+        model.decode_head.init_weights()
+    torch.save(dict(weight=torch.randn(4, 64)), path)
+    with pytest.raises(TextEmbeddingFileError,
+                       match=r'is not a text embedding file: expected a '
+                       r'\[K, C\] tensor, got dict'):
         model.decode_head.init_weights()
 
 

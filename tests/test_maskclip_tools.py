@@ -13,7 +13,7 @@ from maskclip_helpers import NAMES, build_maskclip, head_logits
 from mmengine.config import Config
 from mmseg.registry import DATASETS, MODELS
 
-from denseclip.toy_data import make_toy_dataset
+from denseclip.toy.data import make_toy_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

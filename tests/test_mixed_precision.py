@@ -8,11 +8,13 @@ import os.path as osp
 import pytest
 import torch
 from conftest import tiny_denseclip_cfg
-from denseclip_helpers import TOY_CONFIG, load_tool, make_samples, run_script
+from denseclip_helpers import TOY_CONFIG, make_samples, run_script
 from mmengine.config import Config, ConfigDict
 from mmengine.optim import build_optim_wrapper
 from mmseg.registry import MODELS
 
+from denseclip.toy.files import prepare_toy_files
+from denseclip.toy.run_options import path_options, schedule_options
 from denseclip.engine.mixed_precision_optim_wrapper import (amp_dtype,
                                                             enable_amp)
 
@@ -105,14 +107,13 @@ def test_amp_toy_run_learns(tmp_path):
     40 iterations of 4 images: the training loss falls by a third. (The
     full 600-iteration demo reaches the fp32 run's mIoU band:
     docs/performance.md.)"""
-    demo = load_tool('toy_demo')
-    files = demo.prepare_toy_files(str(tmp_path / 'toy'))
+    files = prepare_toy_files(str(tmp_path / 'toy'))
     iters = 40
     work_dir = str(tmp_path / 'train')
     proc = run_script(
         ['tools/train.py', TOY_CONFIG, '--amp', '--work-dir', work_dir,
-         '--cfg-options', *demo.path_options(files),
-         *demo.schedule_options(iters, validate=False),
+         '--cfg-options', *path_options(files),
+         *schedule_options(iters, validate=False),
          'default_hooks.logger.interval=10',
          'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
          'train_dataloader.persistent_workers=False'], timeout=600)

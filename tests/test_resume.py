@@ -22,6 +22,8 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import HOOKS
 from tiny_runner import mmengine_log, runner_cfg, write_dataset
 
+from denseclip.toy.files import prepare_toy_files
+from denseclip.toy.run_options import path_options
 from denseclip.engine import (CheckpointFileError, find_resumable_checkpoint,
                               setup_train_run)
 
@@ -32,13 +34,12 @@ ITERS = 6
 
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
-    demo = load_tool('toy_demo')
-    files = demo.prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
+    files = prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
     # the config's pipeline (random resize, crop, flip, photometric
     # distortion; 2 workers), dropout, warm-up then poly lr; checkpoints every
     # 2 iterations (max_keep_ckpts=1 as in the config), every loss logged,
     # no validation (test_resumed_run_continues_the_random_streams has it)
-    return demo.path_options(files) + [
+    return path_options(files) + [
         f'train_cfg.max_iters={ITERS}', f'train_cfg.val_begin={ITERS + 1}',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',

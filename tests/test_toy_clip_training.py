@@ -12,15 +12,15 @@ from denseclip_helpers import load_tool
 from mmengine.config import Config
 
 from denseclip.clip_io import load_clip_checkpoint
-from denseclip.toy_captions import (BACKGROUND, content_caption,
+from denseclip.toy.captions import (BACKGROUND, content_caption,
                                     describe_toy_scene, make_captioned_batch,
                                     name_shapes, scene_contents)
-from denseclip.toy_clip import OpenAICLIP, write_clip_checkpoint
-from denseclip.toy_clip_training import (TOY_CLIP_RECIPES, clip_loss,
+from denseclip.toy.clip_model import OpenAICLIP, write_clip_checkpoint
+from denseclip.toy.clip_training import (TOY_CLIP_RECIPES, clip_loss,
                                          content_retrieval_accuracy,
                                          initialize_clip_parameters,
                                          train_toy_clip)
-from denseclip.toy_data import (TOY_CLASSES, TOY_PALETTE, draw_toy_scene,
+from denseclip.toy.data import (TOY_CLASSES, TOY_PALETTE, draw_toy_scene,
                                 make_toy_dataset)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -92,7 +92,7 @@ def test_batch_captions_name_the_colours_in_their_images():
 def test_draw_toy_scene_keeps_the_segmentation_data_as_it_was():
     """make_toy_sample (the datasets) draws exactly what draw_toy_scene does,
     and draws its classes in the order reported."""
-    from denseclip.toy_data import make_toy_sample
+    from denseclip.toy.data import make_toy_sample
     a, b = np.random.default_rng(5), np.random.default_rng(5)
     for _ in range(5):
         image, label, drawn = draw_toy_scene(a, (40, 50))

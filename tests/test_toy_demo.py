@@ -8,6 +8,9 @@ import re
 import pytest
 from denseclip_helpers import load_tool
 
+from denseclip.toy import files as toy_files
+from denseclip.toy.run_options import schedule_options
+
 
 @pytest.fixture(scope='module')
 def demo():
@@ -16,14 +19,14 @@ def demo():
 
 def test_toy_files_are_written_once_and_reused(demo, tmp_path):
     work_dir = str(tmp_path / 'toy')
-    first = demo.prepare_toy_files(work_dir)
+    first = toy_files.prepare_toy_files(work_dir)
     assert first.reused is False
     clip_mtime = os.stat(first.clip_file).st_mtime_ns
     val_dir = osp.join(first.data_root, 'images', 'validation')
     images = sorted(os.listdir(val_dir))
-    assert len(images) == demo.DATA['num_val']
+    assert len(images) == toy_files.DATA['num_val']
     assert images[0] == 'ADE_val_00000001.jpg'  # ADE20K's own naming
-    again = demo.prepare_toy_files(work_dir)
+    again = toy_files.prepare_toy_files(work_dir)
     assert again == dataclasses.replace(first, reused=True)
     assert os.stat(first.clip_file).st_mtime_ns == clip_mtime
 
@@ -37,12 +40,12 @@ def test_toy_files_are_written_once_and_reused(demo, tmp_path):
     recorded['data']['num_val'] = 3
     with open(manifest, 'w') as f:
         json.dump(recorded, f)
-    assert demo.prepare_toy_files(work_dir).reused is False
+    assert toy_files.prepare_toy_files(work_dir).reused is False
     assert not osp.exists(stale)
-    assert len(os.listdir(val_dir)) == demo.DATA['num_val']
+    assert len(os.listdir(val_dir)) == toy_files.DATA['num_val']
     # a lost file: written anew
     os.remove(first.clip_file)
-    assert demo.prepare_toy_files(work_dir).reused is False
+    assert toy_files.prepare_toy_files(work_dir).reused is False
     assert osp.isfile(first.clip_file)
 
 
@@ -53,12 +56,12 @@ def test_a_dataset_folder_not_written_by_the_demo_is_left_alone(demo,
     mine = data_root / 'images' / 'ADE_train_00000001.jpg'
     mine.write_bytes(b'user data')
     with pytest.raises(SystemExit, match='not written by the toy demo'):
-        demo.prepare_toy_files(str(tmp_path / 'toy'))
+        toy_files.prepare_toy_files(str(tmp_path / 'toy'))
     assert mine.read_bytes() == b'user data'
 
 
 def test_schedule_options_keep_warmup_inside_the_run(demo):
-    opts = dict(o.split('=') for o in demo.schedule_options(4))
+    opts = dict(o.split('=') for o in schedule_options(4))
     assert opts['train_cfg.max_iters'] == '4'
     assert int(opts['param_scheduler.0.end']) < int(
         opts['param_scheduler.1.end']) == 4
@@ -74,7 +77,7 @@ def _learning_rates(demo, iters):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import PARAM_SCHEDULERS
     cfg = Config.fromfile(demo.CONFIG)
-    cfg.merge_from_dict(dict(o.split('=') for o in demo.schedule_options(
+    cfg.merge_from_dict(dict(o.split('=') for o in schedule_options(
         iters)))
     wrapper = build_optim_wrapper(
         torch.nn.Linear(2, 2), dict(type='OptimWrapper',
@@ -105,9 +108,9 @@ def test_short_runs_leave_the_warmup(demo, iters):
 
 
 def test_long_runs_keep_the_configs_warmup(demo):
-    opts = dict(o.split('=') for o in demo.schedule_options(600))
+    opts = dict(o.split('=') for o in schedule_options(600))
     assert opts['param_scheduler.0.end'] == '50'
-    assert dict(o.split('=') for o in demo.schedule_options(300))[
+    assert dict(o.split('=') for o in schedule_options(300))[
         'param_scheduler.0.end'] == '30'
 
 
@@ -127,7 +130,7 @@ def test_fast_demo_end_to_end(demo, tmp_path, capsys):
     line = next(l for l in out.splitlines() if l.strip().startswith('mIoU ('))
     assert 'slide inference' in line and f'{metrics["mIoU"]:.2f}' in line
     # every validation image painted, as PNG, where the summary says
-    assert len(result['painted']) == demo.DATA['num_val']
+    assert len(result['painted']) == toy_files.DATA['num_val']
     assert all(p.endswith('.png') and osp.getsize(p) > 0
                for p in result['painted'])
     assert result['show_dir'] in out
@@ -140,15 +143,15 @@ def test_fast_demo_end_to_end(demo, tmp_path, capsys):
 def test_trained_toy_clip_is_trained_once_and_reused(demo, tmp_path,
                                                     capsys):
     work_dir = str(tmp_path / 'toy')
-    first = demo.prepare_trained_clip(work_dir, 'ViT', fast=True)
+    first = toy_files.prepare_trained_clip(work_dir, 'ViT', fast=True)
     assert first.reused is False
     assert first.clip_file == osp.join(work_dir, 'clip',
                                        'toy_ViT_trained.pt')
     assert 0 <= first.retrieval <= 1
     out = capsys.readouterr().out
-    assert f'step {demo.FAST_CLIP_STEPS}/{demo.FAST_CLIP_STEPS}' in out
+    assert f'step {toy_files.FAST_CLIP_STEPS}/{toy_files.FAST_CLIP_STEPS}' in out
     mtime = os.stat(first.clip_file).st_mtime_ns
-    again = demo.prepare_trained_clip(work_dir, 'ViT', fast=True)
+    again = toy_files.prepare_trained_clip(work_dir, 'ViT', fast=True)
     assert again == dataclasses.replace(first, reused=True)
     assert os.stat(first.clip_file).st_mtime_ns == mtime
     assert capsys.readouterr().out == ''  # no training the second time
@@ -157,26 +160,26 @@ def test_trained_toy_clip_is_trained_once_and_reused(demo, tmp_path,
     manifest = osp.splitext(first.clip_file)[0] + '.json'
     with open(manifest) as f:
         recorded = json.load(f)
-    assert recorded['recipe']['steps'] == demo.FAST_CLIP_STEPS
+    assert recorded['recipe']['steps'] == toy_files.FAST_CLIP_STEPS
     recorded['version'] -= 1
     with open(manifest, 'w') as f:
         json.dump(recorded, f)
-    assert demo.prepare_trained_clip(work_dir, 'ViT',
+    assert toy_files.prepare_trained_clip(work_dir, 'ViT',
                                      fast=True).reused is False
     with pytest.raises(SystemExit, match="toy_clip='ResNet'.*'RN', 'ViT'"):
-        demo.prepare_trained_clip(work_dir, 'ResNet')
+        toy_files.prepare_trained_clip(work_dir, 'ResNet')
 
 
 def test_another_data_seed_writes_another_dataset(demo, tmp_path):
     work_dir = str(tmp_path / 'toy')
-    first = demo.prepare_toy_files(work_dir)
+    first = toy_files.prepare_toy_files(work_dir)
     image = osp.join(first.data_root, 'images', 'validation',
                      'ADE_val_00000001.jpg')
     before = open(image, 'rb').read()
-    other = demo.prepare_toy_files(work_dir, data_seed=1)
+    other = toy_files.prepare_toy_files(work_dir, data_seed=1)
     assert other.reused is False and other.data_root == first.data_root
     assert open(image, 'rb').read() != before
-    assert demo.prepare_toy_files(work_dir, data_seed=1).reused is True
+    assert toy_files.prepare_toy_files(work_dir, data_seed=1).reused is True
 
 
 def test_fast_maskclip_demo_tests_without_training(demo, tmp_path, capsys):
@@ -196,7 +199,7 @@ def test_fast_maskclip_demo_tests_without_training(demo, tmp_path, capsys):
     assert 'tools/train.py' not in out
     assert re.search(r'loaded \d+ tensors from .*toy_RN_trained\.pt into '
                      r'CLIPResNet', out)
-    assert len(result['painted']) == demo.DATA['num_val']
+    assert len(result['painted']) == toy_files.DATA['num_val']
     line = next(l for l in out.splitlines() if l.strip().startswith('mIoU ('))
     assert 'seed 0' in line and f'{result["metrics"]["mIoU"]:.2f}' in line
 

@@ -53,7 +53,6 @@ CPU and, when present, on CUDA.
 """
 import argparse
 import gc
-import json
 import logging
 import os
 import os.path as osp
@@ -64,19 +63,19 @@ import statistics
 import sys
 import time
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'denseclip_fpn_r50_ade.py')
 DEFAULT_BASELINE = osp.join(REPO, 'configs', 'fpn_clip_r50_ade.py')
-COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
-                 'max-autotune-no-cudagraphs')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from mmengine.config import DictAction
+
+    from denseclip.engine.compiled_inference import COMPILE_MODES
     parser = argparse.ArgumentParser(
         description='img/s and peak memory of inference and training steps')
     parser.add_argument('config', nargs='?', default=DEFAULT_CONFIG,
@@ -602,11 +601,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     finally:
         logger.setLevel(level)
     if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        tmp = args.json + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(results, f, indent=1)
-        os.replace(tmp, args.json)
+        from denseclip.utils import write_json_atomic
+        write_json_atomic(args.json, results)
     return results
 
 

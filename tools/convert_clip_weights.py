@@ -35,7 +35,7 @@ from mmseg.utils import register_all_modules
 import denseclip  # noqa: F401  (registers the modules)
 from denseclip.clip_io import load_clip_checkpoint
 from denseclip.models.heads.maskclip_projections import projections_from_clip
-from denseclip.models.maskclip_model import find_clip_file
+from denseclip.clip_files import find_clip_file
 from denseclip.models.text.text_embedding_cache import file_identity
 
 

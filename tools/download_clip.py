@@ -22,10 +22,8 @@ import argparse
 import hashlib
 import http.client
 import importlib.util
-import os
 import os.path as osp
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,29 +34,29 @@ CHUNK_SIZE = 1 << 20
 TIMEOUT_S = 60
 
 
-def _import_clip_files():
-    """``denseclip/clip_files.py``, without importing the whole package.
+def _import_stdlib_module(name: str):
+    """``denseclip/<name>.py`` (a standard-library-only module), without
+    importing the whole package.
 
-    The table needs only the standard library, but ``import denseclip``
-    imports torch and mmseg (seconds, and impossible before mmcv is built):
-    so when the package is not imported yet, the file next to this tool is
-    loaded on its own. Outside a checkout the installed package is used.
+    ``import denseclip`` imports torch and mmseg (seconds, and impossible
+    before mmcv is built): so when the package is not imported yet, the file
+    in this checkout is loaded on its own. Outside a checkout the installed
+    package is used.
     """
-    if 'denseclip' in sys.modules:
-        from denseclip import clip_files
-        return clip_files
-    path = osp.join(REPO_ROOT, 'denseclip', 'clip_files.py')
-    if osp.isfile(path):
-        spec = importlib.util.spec_from_file_location('_denseclip_clip_files', path)
+    dotted = 'denseclip.' + name.replace('/', '.')
+    path = osp.join(REPO_ROOT, 'denseclip', f'{name}.py')
+    if 'denseclip' not in sys.modules and osp.isfile(path):
+        spec = importlib.util.spec_from_file_location(
+            '_denseclip_' + name.replace('/', '_'), path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)
         return module
-    from denseclip import clip_files
-    return clip_files
+    return importlib.import_module(dotted)
 
 
-clip_files = _import_clip_files()
+clip_files = _import_stdlib_module('clip_files')
+atomic_files = _import_stdlib_module('utils/atomic_files')
 
 
 class DownloadError(RuntimeError):
@@ -157,13 +155,10 @@ def fetch(url: str, dest: str, sha256: str, *, progress: bool = True,
     ``KeyboardInterrupt``, the temporary file is removed and ``dest`` is left
     as it was. Raises :class:`NetworkError` or :class:`ChecksumError`.
     """
-    folder = osp.dirname(osp.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dest)}.', suffix='.part', dir=folder)
-    try:
+    with atomic_files.atomic_path(dest, fsync=True) as tmp:
         digest = hashlib.sha256()
         received = 0
-        with os.fdopen(fd, 'wb') as out:
+        with open(tmp, 'wb') as out:
             try:
                 # looked up at call time, so tests can monkeypatch it
                 response = urllib.request.urlopen(url, timeout=timeout)
@@ -188,8 +183,6 @@ def fetch(url: str, dest: str, sha256: str, *, progress: bool = True,
                         bar.update(len(chunk))
                 if bar is not None:
                     bar.close()
-            out.flush()
-            os.fsync(out.fileno())
         if total is not None and received != total:
             raise NetworkError(f'download of {url} is incomplete: got {received} of '
                                f'{total} bytes; nothing was saved')
@@ -197,17 +190,6 @@ def fetch(url: str, dest: str, sha256: str, *, progress: bool = True,
         if got != sha256:
             raise ChecksumError(f'SHA-256 mismatch for {url}: expected {sha256}, got {got} '
                                 f'({received} bytes); nothing was saved')
-        # mkstemp makes the file private (0600); give it the usual permissions
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return dest
 
 

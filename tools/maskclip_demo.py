@@ -46,7 +46,9 @@ from mmseg.visualization import SegLocalVisualizer
 
 import denseclip  # noqa: F401  (registers the modules)
 from denseclip.models.clip_arch import describe
-from denseclip.models.maskclip_model import find_clip_file, maskclip_model_cfg
+from denseclip.apis import maskclip_model_cfg
+from denseclip.clip_files import find_clip_file
+from denseclip.utils import write_bytes_atomic
 from denseclip.models.text.prompt_class_names import (read_class_name_file,
                                                       resolve_class_names)
 
@@ -266,14 +268,10 @@ def predict_labels(model, image: np.ndarray,
 def write_image_atomic(image: np.ndarray, out_file: str) -> None:
     """Encode ``image`` and move it into place: a killed run leaves no
     half-written output."""
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     ok, encoded = cv2.imencode(osp.splitext(out_file)[1] or '.png', image)
     if not ok:
         raise OSError(f'cannot encode {out_file}: use a .png or .jpg name')
-    partial = f'{out_file}.partial'
-    with open(partial, 'wb') as f:
-        f.write(encoded.tobytes())
-    os.replace(partial, out_file)
+    write_bytes_atomic(out_file, encoded.tobytes())
 
 
 def legend_entries(names: Sequence[str], shares: Sequence[float],

@@ -6,13 +6,13 @@
 
 1. Writes the toy files under ``WORK_DIR`` (files already there from an
    earlier run with the same settings are reused): a synthetic dataset of
-   coloured shapes in ADE20K's folder layout (``denseclip.toy_data``), and a
+   coloured shapes in ADE20K's folder layout (``denseclip.toy.data``), and a
    tiny CLIP in OpenAI's TorchScript format: for DenseCLIP
    (``configs/toy/denseclip_toy.py``, the default) one with random weights
-   (``denseclip.toy_clip.DEMO_RESNET``); for a config that names a
+   (``denseclip.toy.clip_model.DEMO_RESNET``); for a config that names a
    ``toy_clip`` family (the MaskCLIP and MaskCLIP+ toy configs) a toy CLIP of
    that family trained contrastively on toy image-caption pairs
-   (``denseclip.toy_clip_training``, a few minutes, once).
+   (``denseclip.toy.clip_training``, a few minutes, once).
 2. Trains the config through ``tools/train.py`` (mmengine's Runner), logging
    every 20 iterations: DenseCLIP, or MaskCLIP+ on the pseudo labels of its
    frozen MaskCLIP teacher (``configs/toy/maskclip_plus_toy.py``). MaskCLIP
@@ -40,19 +40,17 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout without an install too
+from denseclip.toy.files import (DATA, prepare_toy_files,  # noqa: E402
+                                 prepare_trained_clip)
+from denseclip.toy.run_options import (LOADERS, path_options,  # noqa: E402
+                                       schedule_options)
+
 CONFIG = osp.join(REPO, 'configs', 'toy', 'denseclip_toy.py')
 FAST_ITERS = 4
-# --fast: a trained toy CLIP of this many steps (learns next to nothing)
-FAST_CLIP_STEPS = 4
-FAST_CLIP_BATCH = 32
-# the toy files; a change here regenerates them on the next run
-CLIP_SEED = 0
-DATA = dict(layout='ade', num_train=200, num_val=40, train_size=[128, 128],
-            val_size=[120, 150], seed=0)
 
 # console lines worth showing (the full log is in the work dirs)
 _SHOW = re.compile(
@@ -92,181 +90,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.iters is not None and args.iters < 2:
         parser.error('--iters must be at least 2')
     return args
-
-
-# ------------------------------------------------------------ toy files
-@dataclass(frozen=True)
-class ToyFiles:
-    """Where the toy CLIP file and dataset are, and whether they were reused."""
-    clip_file: str
-    data_root: str
-    reused: bool
-
-
-# written into the toy dataset folder before its images: a folder without it
-# is not the demo's and is never deleted
-DATA_MARKER = '.denseclip_toy_data'
-
-
-def prepare_toy_files(work_dir: str, data_seed: int = DATA['seed']) -> ToyFiles:
-    """Write (or reuse) the toy CLIP file and dataset under ``work_dir``.
-
-    A manifest records what was written; files are reused only when the
-    manifest matches the current settings, and it is written last, so an
-    interrupted run regenerates everything. A dataset folder written by an
-    earlier demo (it holds :data:`DATA_MARKER`) is replaced; any other folder
-    in the way is an error. The CLIP file is DenseCLIP's, random weights;
-    :func:`prepare_trained_clip` gives MaskCLIP's.
-    """
-    from denseclip.toy_clip import (DEMO_RESNET, build_openai_clip,
-                                    write_clip_checkpoint)
-    from denseclip.toy_data import make_toy_dataset
-
-    clip_file = osp.join(work_dir, 'clip', 'toy_RN.pt')
-    data_root = osp.join(work_dir, 'ade', 'ADEChallengeData2016')
-    manifest_path = osp.join(work_dir, 'toy_files.json')
-    data = dict(DATA, seed=data_seed)
-    wanted = dict(clip=dict(DEMO_RESNET, vision_layers=list(
-        DEMO_RESNET['vision_layers']), seed=CLIP_SEED, format='torchscript'),
-        data=data)
-    try:
-        with open(manifest_path) as f:
-            reuse = json.load(f) == wanted and osp.isfile(clip_file) and all(
-                osp.isdir(osp.join(data_root, kind, split))
-                for kind in ('images', 'annotations')
-                for split in ('training', 'validation'))
-    except (OSError, ValueError):
-        reuse = False
-    if not reuse:
-        if osp.exists(manifest_path):
-            os.remove(manifest_path)
-        if osp.exists(data_root):
-            if not osp.isfile(osp.join(data_root, DATA_MARKER)):
-                raise SystemExit(
-                    f'{data_root} exists and was not written by the toy '
-                    'demo; move it away or choose another --work-dir')
-            shutil.rmtree(data_root)  # stale toy data of other settings
-        os.makedirs(data_root)
-        open(osp.join(data_root, DATA_MARKER), 'w').close()
-        write_clip_checkpoint(
-            build_openai_clip(seed=CLIP_SEED, **DEMO_RESNET), clip_file)
-        make_toy_dataset(data_root, **{
-            k: tuple(v) if isinstance(v, list) else v
-            for k, v in data.items()
-        })
-        write_json(manifest_path, wanted)
-    return ToyFiles(clip_file, data_root, reuse)
-
-
-def write_json(path: str, obj) -> None:
-    """Write ``obj`` as JSON through a temporary file (no half-written file)."""
-    tmp = path + '.part'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
-@dataclass(frozen=True)
-class TrainedClip:
-    """A toy CLIP trained on image-caption pairs, and whether it was reused."""
-    clip_file: str
-    reused: bool
-    # top-1 accuracy of matching held-out images to the caption of what they
-    # hold, among 16 (denseclip.toy_clip_training.content_retrieval_accuracy)
-    retrieval: float
-
-
-def prepare_trained_clip(work_dir: str, family: str,
-                         fast: bool = False) -> TrainedClip:
-    """Train (or reuse) the toy CLIP of ``family`` (``'RN'``, ``'ViT'``).
-
-    ``WORK_DIR/clip/toy_<family>_trained.pt``, OpenAI's TorchScript format,
-    trained by ``TOY_CLIP_RECIPES[family]`` (``fast``: for
-    :data:`FAST_CLIP_STEPS` steps). Its manifest (``.json`` beside it, written
-    last) holds the recipe and the training code's version; the file is
-    reused while both are unchanged.
-    """
-    from denseclip.toy_clip import write_clip_checkpoint
-    from denseclip.toy_clip_training import (TOY_CLIP_RECIPES,
-                                             TRAINING_VERSION,
-                                             content_retrieval_accuracy,
-                                             train_toy_clip)
-    if family not in TOY_CLIP_RECIPES:
-        raise SystemExit(f'toy_clip={family!r}: no such toy CLIP; known: '
-                         f'{sorted(TOY_CLIP_RECIPES)}')
-    recipe = TOY_CLIP_RECIPES[family]
-    if fast:
-        recipe = recipe.replace(steps=FAST_CLIP_STEPS, warmup=1,
-                                batch_size=FAST_CLIP_BATCH)
-    clip_file = osp.join(work_dir, 'clip', f'toy_{family}_trained.pt')
-    manifest_path = osp.splitext(clip_file)[0] + '.json'
-    wanted = dict(recipe=recipe.to_dict(), version=TRAINING_VERSION,
-                  format='torchscript')
-    try:
-        with open(manifest_path) as f:
-            recorded = json.load(f)
-        if all(recorded[k] == v for k, v in wanted.items()) and \
-                osp.isfile(clip_file):
-            return TrainedClip(clip_file, True, recorded['retrieval'])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    if osp.exists(manifest_path):
-        os.remove(manifest_path)
-    print(f'  training the toy {family} CLIP on toy image-caption pairs '
-          f'({recipe.steps} steps of {recipe.batch_size}, '
-          f'{recipe.image_size}px)', flush=True)
-    model = train_toy_clip(recipe, log=lambda line: print(line, flush=True))
-    retrieval = content_retrieval_accuracy(model,
-                                           image_size=recipe.image_size)
-    write_clip_checkpoint(model, clip_file)
-    write_json(manifest_path, dict(wanted, retrieval=retrieval))
-    return TrainedClip(clip_file, False, retrieval)
-
-
-# where each toy config reads the CLIP file
-CLIP_FILE_KEYS = {
-    'DenseCLIP': ('model.pretrained', ),
-    # MaskCLIP+: the MaskCLIP teacher's image tower and head
-    'MaskClipPlus': ('model.teacher.backbone.pretrained',
-                     'model.teacher.decode_head.clip_pretrained'),
-    # MaskCLIP: the image tower and the head
-    'EncoderDecoder': ('model.backbone.pretrained',
-                       'model.decode_head.clip_pretrained'),
-}
-
-
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-
-
-def path_options(files: ToyFiles, model_type: str = 'DenseCLIP',
-                 loaders: Sequence[str] = LOADERS) -> List[str]:
-    """``--cfg-options`` pointing a toy config of ``model_type`` (with these
-    data ``loaders``) at the files."""
-    return [f'{key}={files.clip_file}'
-            for key in CLIP_FILE_KEYS[model_type]] + [
-        f'{loader}.dataset.data_root={files.data_root}' for loader in loaders
-    ]
-
-
-def schedule_options(iters: int, validate: bool = True) -> List[str]:
-    """``--cfg-options`` for a run of ``iters`` iterations (the config's
-    shape of schedule: linear warm-up, poly decay, a checkpoint at the end).
-
-    With ``validate`` the run ends with a validation, as the config's does;
-    without, it does not validate at all (the demo tests afterwards).
-    """
-    # a tenth of the run, but half of a short one: mmengine's LinearLR
-    # reaches the full lr only at its end, so a 1-iteration warm-up (iters //
-    # 10 of a short run) would leave the whole run at the start factor
-    warmup = min(50, iters // 10) if iters >= 20 else max(1, iters // 2)
-    return [
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-        f'train_cfg.val_begin={iters if validate else iters + 1}',
-        f'default_hooks.checkpoint.interval={iters}',
-        f'default_hooks.logger.interval={min(20, iters)}',
-        f'param_scheduler.0.end={warmup}',
-        f'param_scheduler.1.begin={warmup}', f'param_scheduler.1.end={iters}'
-    ]
 
 
 # ----------------------------------------------------------------- runs
@@ -320,7 +143,6 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     train_dir = osp.join(work_dir, 'train')
     test_dir = osp.join(work_dir, 'test')
     show_dir = osp.join(test_dir, 'show')
-    sys.path.insert(0, REPO)  # run from a checkout without an install too
 
     from mmengine.config import Config
     cfg = Config.fromfile(args.config)

@@ -1,7 +1,7 @@
 # DenseCLIP on the toy problem that `make demo` (tools/toy_demo.py) generates:
 # a tiny CLIP (OpenAI TorchScript format, random weights: see
-# denseclip.toy_clip.DEMO_RESNET) and a synthetic dataset of coloured shapes
-# in ADE20K's folder layout (denseclip.toy_data). It is the paper's
+# denseclip.toy.clip_model.DEMO_RESNET) and a synthetic dataset of coloured shapes
+# in ADE20K's folder layout (denseclip.toy.data). It is the paper's
 # DenseCLIP-RN50 config with small widths, 128x128 crops, a short schedule and
 # a higher learning rate; the pipeline, the optimizer's parameter groups, the
 # losses and slide inference are the same. Train and test it like any config:
@@ -17,7 +17,7 @@ _base_ = [
 toy_root = 'work_dirs/toy'
 data_root = toy_root + '/ade/ADEChallengeData2016'
 clip_file = toy_root + '/clip/toy_RN.pt'
-# = denseclip.toy_data.TOY_CLASSES / TOY_PALETTE (label k + 1 on disk)
+# = denseclip.toy.data.TOY_CLASSES / TOY_PALETTE (label k + 1 on disk)
 metainfo = dict(
     classes=('textured background', 'red disc', 'green square',
              'blue triangle', 'yellow ring'),
@@ -28,7 +28,7 @@ crop_size = (128, 128)
 img_scale = (512, 128)
 
 # ---------------------------------------------------------------- model
-# the shape of the toy CLIP file (denseclip.toy_clip.DEMO_RESNET): a modified
+# the shape of the toy CLIP file (denseclip.toy.clip_model.DEMO_RESNET): a modified
 # ResNet of width 16 with blocks (1, 1, 1, 1) (stages 64..512 channels), a
 # 2-layer width-64 text transformer, CLIP embedding width 64. The heads keep
 # the base's SyncBN, which the runner turns into BN without distribution.

@@ -1,6 +1,6 @@
 # MaskCLIP on the toy problem of `make demo`, annotation-free: a toy CLIP
 # (ResNet image tower) trained contrastively on toy images and captions that
-# name their colours, shapes and background (denseclip.toy_clip_training,
+# name their colours, shapes and background (denseclip.toy.clip_training,
 # TOY_CLIP_RECIPES['RN']; it never sees a class map), then MaskCLIP with its
 # frozen weights on the toy validation split: whole inference, no training.
 #   python tools/toy_demo.py --config configs/toy/maskclip_toy.py
@@ -10,7 +10,9 @@
 #   python tools/test.py configs/toy/maskclip_toy.py [--cfg-options
 #       model.decode_head.ks_thresh=1.0 model.decode_head.pd_thresh=0.5]
 _base_ = [
-    '../_base_/default_runtime.py', '../maskclip/_base_/maskclip_test_runtime.py'
+    '../_base_/default_runtime.py',
+    '../maskclip/_base_/maskclip_test_runtime.py',
+    '../maskclip/_base_/models/maskclip_data_preprocessor.py'
 ]
 # tools/toy_demo.py trains (once) the toy CLIP of this family and points
 # clip_file and data_root at the files it wrote
@@ -18,7 +20,7 @@ toy_clip = 'RN'
 toy_root = 'work_dirs/toy'
 data_root = toy_root + '/ade/ADEChallengeData2016'
 clip_file = toy_root + '/clip/toy_RN_trained.pt'
-# = denseclip.toy_data.TOY_CLASSES / TOY_PALETTE (label k + 1 on disk); the
+# = denseclip.toy.data.TOY_CLASSES / TOY_PALETTE (label k + 1 on disk); the
 # class names are also the text MaskCLIP matches (prompt ensembling over the
 # paper's 85 templates)
 metainfo = dict(
@@ -31,17 +33,13 @@ num_classes = 5
 # the input, and at 4x it holds 15x20 positions
 test_scale = (2048, 480)
 
-# the toy CLIP's image tower (denseclip.toy_clip.TRAINED_RESNET): a modified
+# the toy CLIP's image tower (denseclip.toy.clip_model.TRAINED_RESNET): a modified
 # ResNet of width 16 (last stage 512 channels, an attention pool of 8 heads),
 # CLIP embedding 64; its text tower is 64 wide with 4 heads (OpenAI's rule
 # would give 1: text_encoder overrides it)
 model = dict(
     type='EncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[122.7709, 116.7460, 104.0937],
-        std=[68.5005, 66.6322, 70.3232],
-        bgr_to_rgb=True, pad_val=0, seg_pad_val=255),
+    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
         type='CLIPResNet', layers=[1, 1, 1, 1], width=16, output_dim=64,
         input_resolution=64, pretrained=clip_file, require_clip_weights=True),

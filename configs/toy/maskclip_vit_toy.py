@@ -8,7 +8,7 @@ clip_file = toy_root + '/clip/toy_ViT_trained.pt'
 # 2x: 30x37 patches of 8px
 test_scale = (1024, 240)
 
-# the toy CLIP's image tower (denseclip.toy_clip.TRAINED_VIT): width 128,
+# the toy CLIP's image tower (denseclip.toy.clip_model.TRAINED_VIT): width 128,
 # 2 heads, 1 block, patch 8, embedding 64; MaskCLIP reads the last block's
 # value path (return_value_path)
 model = dict(

@@ -1,4 +1,5 @@
 """mmengine's CheckpointHook, with checkpoints that are complete or absent."""
+import os
 import os.path as osp
 
 from mmengine.dist import is_main_process
@@ -6,7 +7,8 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmseg.registry import HOOKS
 
-from .checkpoint_files import PARTIAL_SUFFIX, publish_file, write_text_atomic
+from ..utils.atomic_files import replace_file, write_text_atomic
+from .checkpoint_files import PARTIAL_SUFFIX
 
 
 @HOOKS.register_module()
@@ -60,9 +62,10 @@ class AtomicCheckpointHook(CheckpointHook):
             **self.args)
         if not is_main_process():
             return
-        publish_file(partial, self.last_ckpt)
-        write_text_atomic(
-            osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
+        replace_file(partial, self.last_ckpt, fsync=True)
+        last = osp.join(runner.work_dir, 'last_checkpoint')
+        write_text_atomic(last, self.last_ckpt, fsync=True,
+                          partial=f'{last}{PARTIAL_SUFFIX}.{os.getpid()}')
         for old in outdated:
             path = self.file_backend.join_path(self.out_dir,
                                                self.filename_tmpl.format(old))

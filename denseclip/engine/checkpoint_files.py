@@ -12,8 +12,6 @@ trusts whatever ``last_checkpoint`` names. This module
   (:func:`find_resumable_checkpoint`), skipping, with a warning naming them,
   a ``last_checkpoint`` that points to a missing or broken file and broken
   ``iter_N.pth`` / ``epoch_N.pth`` files;
-* writes small files atomically (:func:`write_text_atomic`) and moves a
-  finished checkpoint into place (:func:`publish_file`);
 * wraps mmengine's local checkpoint loader so that a broken file is an error
   that names it, wherever it is loaded (``load_from``, ``--resume``,
   ``init_cfg=dict(type='Pretrained')``).
@@ -30,8 +28,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 
 __all__ = [
     'CheckpointFileError', 'PARTIAL_SUFFIX', 'check_checkpoint_file',
-    'find_resumable_checkpoint', 'remove_partial_checkpoints',
-    'publish_file', 'write_text_atomic'
+    'find_resumable_checkpoint', 'remove_partial_checkpoints'
 ]
 
 # a checkpoint being written is named <name>.partial until it is complete
@@ -159,39 +156,6 @@ def remove_partial_checkpoints(work_dir: str) -> List[str]:
             print_log(f'removed {path}: a checkpoint that an interrupted run '
                       'did not finish writing', logger='current')
     return removed
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory or '.', os.O_RDONLY)
-    except OSError:  # e.g. a platform without directory file descriptors
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def publish_file(partial: str, final: str) -> None:
-    """Flush ``partial`` to disk and rename it to ``final`` (atomic on POSIX)."""
-    with open(partial, 'rb+') as f:
-        os.fsync(f.fileno())
-    os.replace(partial, final)
-    _fsync_dir(osp.dirname(final))
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new
-    content, never a part."""
-    partial = f'{path}{PARTIAL_SUFFIX}.{os.getpid()}'
-    with open(partial, 'w') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, path)
-    _fsync_dir(osp.dirname(path))
 
 
 @CheckpointLoader.register_scheme(prefixes='', force=True)

@@ -5,7 +5,7 @@ the architecture, as OpenAI's own ``clip.model.build_model`` reads them. What
 the tensors cannot tell is the number of attention heads: OpenAI's rule is one
 head per 64 channels (``width // 64``), which every released model follows;
 pass ``overrides`` for a model that does not (the tiny test models of
-:mod:`denseclip.toy_clip` have 32- or 64-wide text towers with 4 heads).
+:mod:`denseclip.toy.clip_model` have 32- or 64-wide text towers with 4 heads).
 """
 from typing import Dict, Optional
 
@@ -14,11 +14,6 @@ from torch import Tensor
 from ..clip_io import CLIPCheckpointError, load_clip_checkpoint
 
 StateDict = Dict[str, Tensor]
-
-# CLIP's input normalisation (RGB, 0..255): OpenAI's mean (0.48145466,
-# 0.4578275, 0.40821073) and std (0.26862954, 0.26130258, 0.27577711) x 255
-CLIP_MEAN = (122.7709, 116.7460, 104.0937)
-CLIP_STD = (68.5005, 66.6322, 70.3232)
 
 
 def _count(state_dict: StateDict, prefix: str) -> int:

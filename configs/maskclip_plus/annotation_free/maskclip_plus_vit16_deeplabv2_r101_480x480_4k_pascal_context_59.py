@@ -11,7 +11,7 @@ model = dict(
     data_preprocessor=dict(size={{_base_.crop_size}}),
     # the teacher is this MaskCLIP config's model (its CLIP file, classes,
     # templates and ks/pd settings)
-    teacher='configs/maskclip/maskclip_vit16_520x520_pascal_context_59.py',
+    teacher='{{fileDirname}}/../../maskclip/maskclip_vit16_520x520_pascal_context_59.py',
     decode_head=dict(channels=512, text_channels=512, num_classes=59))
 param_scheduler = [
     dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=4000,

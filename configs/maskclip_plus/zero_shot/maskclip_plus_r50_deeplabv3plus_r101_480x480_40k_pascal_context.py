@@ -12,7 +12,7 @@ model = dict(
     data_preprocessor=dict(size={{_base_.crop_size}}),
     # the teacher is this MaskCLIP config's model (its CLIP file, classes,
     # templates and ks/pd settings)
-    teacher='configs/maskclip/maskclip_r50_520x520_pascal_context_59.py',
+    teacher='{{fileDirname}}/../../maskclip/maskclip_r50_520x520_pascal_context_59.py',
     unseen_classes={{_base_.unseen_classes}},
     self_train_from=4000,
     decode_head=dict(

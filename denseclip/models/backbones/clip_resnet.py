@@ -15,7 +15,7 @@ from mmcv.cnn import build_norm_layer
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ...clip_io import resize_pos_embed
+from ..layers.pos_embed import resize_pos_embed
 from ..clip_tower import CLIPTower
 from ..legacy_args import drop_legacy_args
 

@@ -10,8 +10,10 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ...clip_io import load_clip_checkpoint
-from ..text.prompt_class_names import ClassNamesSpec, resolve_class_names
+from ..text.prompt_class_names import (ClassNamesSpec, check_class_names,
+                                       resolve_class_names)
 from ..text.prompt_templates import TemplatesSpec, get_templates
+from ..text.text_embedding_file import read_text_embeddings
 from ..text.zero_shot import clip_text_embeddings
 from ..weights_guard import RandomWeightsError, on_state_dict_load
 from .maskclip_projections import (Projections, projections_from_clip,
@@ -230,13 +232,11 @@ class MaskClipHead(BaseDecodeHead):
 
     def set_class_names(self, class_names: ClassNamesSpec) -> None:
         """Set the class names (in label order) the text embeddings encode."""
-        names = resolve_class_names(class_names)
-        if len(names) != self.num_classes:
-            raise ValueError(
-                f'MaskClipHead: {len(names)} class names but num_classes='
-                f'{self.num_classes}; decode_head.class_names (or the '
-                "dataset's metainfo classes, which ClassNamesHook gives) must "
-                'name each class once, in label order')
+        names = check_class_names(
+            resolve_class_names(class_names), 'the class list',
+            self.num_classes, 'MaskClipHead',
+            names_option='decode_head.class_names',
+            count_option='decode_head.num_classes')
         if names != self.class_names and self.text_source not in (
                 None, self.text_embeddings_path):
             self.text_source = None  # encode the new names on next use
@@ -271,7 +271,8 @@ class MaskClipHead(BaseDecodeHead):
         if self.text_source is None:
             if self.text_embeddings_path is not None:
                 self.set_text_embeddings(
-                    self._read_text_embeddings(self.text_embeddings_path),
+                    read_text_embeddings(self.text_embeddings_path,
+                                         owner='MaskClipHead'),
                     self.text_embeddings_path)
             elif self.clip_pretrained is not None and self.class_names:
                 self.set_text_embeddings(
@@ -327,22 +328,6 @@ class MaskClipHead(BaseDecodeHead):
         self.projections_source = source
         print_log(f'MaskClipHead: projections {", ".join(names)} from '
                   f'{source}', logger='current')
-
-    def _read_text_embeddings(self, path: str) -> Tensor:
-        try:
-            loaded = torch.load(path, map_location='cpu', weights_only=True)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f'text embedding file {path} does not exist; write it with '
-                f'`python tools/prompt_engineering.py`, or give '
-                f'clip_pretrained and class_names instead') from None
-        if not isinstance(loaded, Tensor) or loaded.dim() != 2:
-            got = (tuple(loaded.shape) if isinstance(loaded, Tensor) else
-                   type(loaded).__name__)
-            raise RandomWeightsError(
-                f'{path} is not a text embedding file: expected a [K, C] '
-                f'tensor, got {got}')
-        return loaded
 
     def set_text_embeddings(self, embeddings: Tensor, source: str) -> None:
         """Set the ``[K, C]`` class embeddings (L2-normalised here).

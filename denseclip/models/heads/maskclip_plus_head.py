@@ -9,6 +9,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ..losses import SeparableLossHeadMixin
+from ..text.text_embedding_file import read_text_embeddings
 
 
 class TextEmbeddingClassifier(nn.Module):
@@ -108,10 +109,10 @@ class MaskClipPlusHead(SeparableLossHeadMixin, BaseDecodeHead):
     def init_weights(self) -> None:
         super().init_weights()
         if self.text_embeddings_path is not None:
-            loaded = torch.load(
-                self.text_embeddings_path, map_location='cpu',
-                weights_only=True)
-            self.set_text_embeddings(loaded)
+            target = self.classifier.text_embeddings
+            self.set_text_embeddings(read_text_embeddings(
+                self.text_embeddings_path, target.shape[0], target.shape[1],
+                'MaskClipPlusHead'))
             print_log(f'text embeddings from {self.text_embeddings_path}',
                       logger='current')
 

@@ -5,9 +5,11 @@ import torch
 import torch.nn.functional as F
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
-from mmseg.utils import add_prefix, get_classes
+from mmseg.utils import add_prefix
 from torch import Tensor, nn
 
+from ..text.prompt_class_names import (check_class_names,
+                                       resolve_class_names)
 from ..text.shared_prefix_encoding import encode_with_shared_prefix
 from ..text.tokenize import tokenize
 from .separable_loss_segmentor import SeparableLossSegmentorMixin
@@ -179,28 +181,11 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
     def set_class_names(self, class_names: Union[Sequence[str], str]) -> None:
         """Set (and tokenize once) the class names the text encoder encodes."""
         if isinstance(class_names, str):
-            class_names = get_classes(class_names)
-        class_names = [str(name) for name in class_names]
-        where = ("model.class_names (or the dataset's metainfo classes, "
-                 'which ClassNamesHook gives)')
-        if not class_names:
-            raise ValueError(
-                f'DenseCLIP: the class name list is empty; {where} must name '
-                f'each of the decode head\'s num_classes={self.num_classes} '
-                'classes, in label order')
-        if len(class_names) != self.num_classes:
-            raise ValueError(
-                f'DenseCLIP: {len(class_names)} class names but the decode '
-                f'head has num_classes={self.num_classes} '
-                f'(model.decode_head.num_classes); {where} must name each '
-                'class once, in label order')
-        first = {}
-        for i, name in enumerate(class_names):
-            if name in first:
-                raise ValueError(
-                    f'DenseCLIP: class name {name!r} is class {first[name]} '
-                    f'and class {i}; {where} must name each class once')
-            first[name] = i
+            class_names = resolve_class_names(class_names)
+        class_names = check_class_names(
+            class_names, 'the class list', self.num_classes, 'DenseCLIP',
+            names_option='model.class_names',
+            count_option='model.decode_head.num_classes')
         self.class_names = class_names
         self.texts = tokenize(class_names, self.context_length,
                               self.truncate_class_names).to(

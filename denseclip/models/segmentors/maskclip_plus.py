@@ -14,30 +14,25 @@ from mmseg.utils import add_prefix
 from torch import Tensor
 
 from ...datasets.mark_unlabeled import UNLABELED_INDEX
-from ..clip_arch import CLIP_MEAN, CLIP_STD
+from ..clip_constants import CLIP_MEAN, CLIP_STD
 from ..losses import head_loss_by_feat
 from .separable_loss_segmentor import SeparableLossSegmentorMixin
-
-PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-
 
 def teacher_model_cfg(teacher: Union[dict, str]) -> dict:
     """The teacher's model config: given, or the ``model`` of a MaskCLIP config file.
 
-    A relative path is looked up from the working directory, then from this
-    project's root (where ``configs/maskclip/`` lives).
+    A relative path is read from the working directory; the configs here
+    name their teacher as ``'{{fileDirname}}/../../maskclip/....py'``, which
+    mmengine turns into an absolute path.
     """
     if not isinstance(teacher, str):
         return teacher
-    path = teacher
-    if not osp.isfile(path) and not osp.isabs(path):
-        path = osp.join(PROJECT_ROOT, teacher)
-    if not osp.isfile(path):
+    if not osp.isfile(teacher):
         raise FileNotFoundError(
-            f'MaskClipPlus: teacher config {teacher} does not exist (looked '
-            f'in the working directory and in {PROJECT_ROOT})')
-    return Config.fromfile(path).model
+            f'MaskClipPlus: teacher config {teacher} does not exist (a '
+            f'relative path is read from the working directory, '
+            f'{osp.abspath(".")})')
+    return Config.fromfile(teacher).model
 
 
 def assign_pseudo_labels(gt: Tensor,

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ..layers.attention_heads import merge_heads, split_heads
 from ..legacy_args import LEGACY_ARGS, drop_legacy_args
 
 
@@ -27,16 +28,12 @@ class MultiheadAttention(nn.Module):
         self.proj_drop = nn.Dropout(dropout)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        B, N, C = q.shape
-        M = k.shape[1]
         h = self.num_heads
-        q = self.q_proj(q).reshape(B, N, h, C // h).transpose(1, 2)
-        k = self.k_proj(k).reshape(B, M, h, C // h).transpose(1, 2)
-        v = self.v_proj(v).reshape(B, M, h, C // h).transpose(1, 2)
         # default scale of scaled_dot_product_attention is head_dim ** -0.5
-        x = F.scaled_dot_product_attention(q, k, v)
-        x = x.transpose(1, 2).reshape(B, N, C)
-        return self.proj_drop(self.proj(x))
+        x = F.scaled_dot_product_attention(
+            split_heads(self.q_proj(q), h), split_heads(self.k_proj(k), h),
+            split_heads(self.v_proj(v), h))
+        return self.proj_drop(self.proj(merge_heads(x)))
 
 
 class TransformerDecoderLayer(nn.Module):

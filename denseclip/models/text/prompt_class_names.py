@@ -10,7 +10,7 @@ own names, which mmseg's ``get_classes`` gives. The order is always the
 dataset's class order, so class ``i`` of the embeddings is label ``i``.
 """
 import os.path as osp
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 from mmseg.utils import get_classes
 
@@ -146,15 +146,41 @@ def resolve_class_names(spec: ClassNamesSpec) -> List[str]:
                     f'mmseg.utils.get_classes') from None
     else:
         names, source = [str(n) for n in spec], 'the class list'
-    names = [n.strip() for n in names]
+    return check_class_names(names, source)
+
+
+def check_class_names(names: Sequence[str],
+                      source: str = 'the class list',
+                      num_classes: Optional[int] = None,
+                      owner: str = '',
+                      names_option: str = 'class_names',
+                      count_option: str = 'num_classes') -> List[str]:
+    """The names stripped of surrounding white space, checked.
+
+    An empty list, an empty name, a name given twice or (with
+    ``num_classes``) a count other than the model's is a ``ValueError``
+    naming ``source``, the position and the config options to fix
+    (``names_option``: where the names come from, ``count_option``: the
+    model's class count). Every model here checks its class names this way.
+    """
+    prefix = f'{owner}: ' if owner else ''
+    fix = (f"{names_option} (or the dataset's metainfo classes, which "
+           f'ClassNamesHook gives) must name each class once, in label order')
+    names = [str(n).strip() for n in names]
     if not names:
-        raise ValueError(f'{source} holds no class names')
+        raise ValueError(f'{prefix}{source} holds no class names; {fix}')
+    first = {}
     for i, name in enumerate(names):
         if not name:
-            raise ValueError(f'class {i} of {source} is an empty name')
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f'class name {name!r} appears twice in {source}')
-        seen.add(name)
+            raise ValueError(
+                f'{prefix}class {i} of {source} is an empty name; {fix}')
+        if name in first:
+            raise ValueError(
+                f'{prefix}class name {name!r} is class {first[name]} and '
+                f'class {i} of {source}; {fix}')
+        first[name] = i
+    if num_classes is not None and len(names) != num_classes:
+        raise ValueError(
+            f'{prefix}{len(names)} class names but num_classes={num_classes} '
+            f'({count_option}); {fix}')
     return names

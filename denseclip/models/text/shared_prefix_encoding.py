@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..layers.attention_heads import merge_heads, split_heads
 from .clip_text_context_encoder import CLIPTextContextEncoder
 
 
@@ -38,16 +39,10 @@ def _attention(block: nn.Module, q: Tensor, k: Tensor, v: Tensor,
     """``block.attn``'s multi-head attention of ``q`` over ``k``/``v``
     (projected already, ``[B, L, C]``), through its output projection."""
     heads = block.attn.num_heads
-    B, Lq, C = q.shape
-
-    def split(x):
-        return x.reshape(x.shape[0], x.shape[1], heads,
-                         C // heads).transpose(1, 2)
-
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v),
-                                         attn_mask=mask)
-    out = out.transpose(1, 2).reshape(B, Lq, C)
-    return block.attn.out_proj(out)
+    out = F.scaled_dot_product_attention(
+        split_heads(q, heads), split_heads(k, heads), split_heads(v, heads),
+        attn_mask=mask)
+    return block.attn.out_proj(merge_heads(out))
 
 
 def encode_with_shared_prefix(encoder: nn.Module, text: Tensor,

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import os.path as osp
-import tempfile
 from typing import Optional, Sequence
 
 import torch
@@ -30,6 +29,7 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from ...clip_files import sha256_of
+from ...utils.atomic_files import atomic_path
 
 FORMAT_VERSION = 1
 
@@ -109,14 +109,7 @@ class TextEmbeddingCache:
     def save(self, inputs: dict, embeddings: Tensor) -> str:
         """Store ``embeddings`` atomically; returns the entry's path."""
         path = self.path(inputs)
-        os.makedirs(self.directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix='.part')
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(dict(inputs, embeddings=embeddings.detach().cpu()), tmp)
-            os.replace(tmp, path)
-        finally:
-            if osp.exists(tmp):
-                os.remove(tmp)
         print_log(f'text embeddings cached in {path}', logger='current')
         return path

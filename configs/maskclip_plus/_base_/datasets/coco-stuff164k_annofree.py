@@ -1,7 +1,6 @@
 # COCO-Stuff 164k, 171 classes, annotation-free: every class pixel is
-# pseudo-labelled (MarkUnlabeled).
-dataset_type = 'COCOStuffDataset'
-data_root = 'data/coco_stuff164k'
+# pseudo-labelled (MarkUnlabeled). Validation as MaskCLIP's (the base).
+_base_ = ['../../../maskclip/_base_/datasets/coco-stuff164k.py']
 crop_size = (512, 512)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -14,28 +13,11 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
 train_dataloader = dict(
     batch_size=4, num_workers=4, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type, data_root=data_root,
+        type={{_base_.dataset_type}}, data_root={{_base_.data_root}},
         data_prefix=dict(img_path='images/train2017',
                          seg_map_path='annotations/train2017'),
         pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=4, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type, data_root=data_root,
-        data_prefix=dict(img_path='images/val2017',
-                         seg_map_path='annotations/val2017'),
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator

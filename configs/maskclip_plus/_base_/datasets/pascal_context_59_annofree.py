@@ -1,7 +1,7 @@
 # Pascal Context, 59 classes (background ignored), annotation-free: every
-# class pixel is pseudo-labelled (MarkUnlabeled).
-dataset_type = 'PascalContextDataset59'
-data_root = 'data/VOCdevkit/VOC2010/'
+# class pixel is pseudo-labelled (MarkUnlabeled). Validation as MaskCLIP's
+# (the base).
+_base_ = ['../../../maskclip/_base_/datasets/pascal_context_59.py']
 crop_size = (480, 480)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -14,30 +14,13 @@ train_pipeline = [
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(520, 520), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
 train_dataloader = dict(
     batch_size=4, num_workers=4, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type, data_root=data_root, reduce_zero_label=True,
+        type={{_base_.dataset_type}}, data_root={{_base_.data_root}},
+        reduce_zero_label=True,
         data_prefix=dict(img_path='JPEGImages',
                          seg_map_path='SegmentationClassContext'),
         ann_file='ImageSets/SegmentationContext/train.txt',
         pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=4, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type, data_root=data_root, reduce_zero_label=True,
-        data_prefix=dict(img_path='JPEGImages',
-                         seg_map_path='SegmentationClassContext'),
-        ann_file='ImageSets/SegmentationContext/val.txt',
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator

@@ -6,46 +6,16 @@ The image tower's type and shape are read from the file
 reads the file on first use (``require_clip_weights``), the head takes its
 projections and computes the class text embeddings from it.
 """
-import os.path as osp
 from typing import Optional
 
 from mmengine.config import ConfigDict
 
-from .. import clip_files
 from ..clip_io import load_clip_checkpoint
-from .clip_arch import CLIP_MEAN, CLIP_STD, clip_visual_cfg
-from .text.prompt_class_names import ClassNamesSpec, resolve_class_names
-from .text.prompt_templates import TemplatesSpec
-
-# CLIP's mean/std (x 255, RGB); inputs are BGR images as mmseg loads them
-CLIP_DATA_PREPROCESSOR = dict(
-    type='SegDataPreProcessor',
-    mean=list(CLIP_MEAN),
-    std=list(CLIP_STD),
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255)
-
-
-def find_clip_file(name_or_path: str, directory: str = 'pretrained') -> str:
-    """A CLIP file path from a path or an OpenAI model name (``'ViT-B/16'``).
-
-    A name is looked up as ``<directory>/<file name>`` (``pretrained/ViT-B-16.pt``).
-    """
-    if osp.isfile(name_or_path):
-        return name_or_path
-    try:
-        path = clip_files.default_path(name_or_path, directory)
-    except clip_files.UnknownModelError:
-        path = None
-    if path is not None and osp.isfile(path):
-        return path
-    hint = (f' Download it with `python tools/download_clip.py '
-            f'{clip_files.resolve_name(name_or_path)}`.' if path else '')
-    raise FileNotFoundError(
-        f'CLIP file {name_or_path} does not exist'
-        f'{f" (nor {path})" if path and path != name_or_path else ""}.{hint}')
-
+from ..models.clip_arch import clip_visual_cfg
+from ..models.clip_constants import CLIP_DATA_PREPROCESSOR
+from ..models.text.prompt_class_names import (ClassNamesSpec,
+                                              resolve_class_names)
+from ..models.text.prompt_templates import TemplatesSpec
 
 def maskclip_model_cfg(clip_file: str,
                        class_names: ClassNamesSpec,

@@ -1,7 +1,7 @@
 """Toy images with captions in words, for training a toy CLIP contrastively.
 
 A caption names what was drawn, from the list of shapes the generator drew
-(:func:`denseclip.toy_data.draw_toy_scene`): each shape by its colour and form
+(:func:`denseclip.toy.data.draw_toy_scene`): each shape by its colour and form
 (``'red disc'``), the background as ``'textured background'``, in a random
 order and put into one of CLIP's prompt templates. The class map the generator
 also makes is dropped here: nothing derived from it reaches a caption.
@@ -11,8 +11,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .models.text.prompt_templates import TemplatesSpec, get_templates
-from .toy_data import TOY_CLASSES, draw_toy_scene
+from ..models.text.prompt_templates import TemplatesSpec, get_templates
+from .data import TOY_CLASSES, draw_toy_scene
 
 BACKGROUND = TOY_CLASSES[0]
 

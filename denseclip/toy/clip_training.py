@@ -4,11 +4,11 @@ OpenAI's recipe at toy scale: both towers from scratch with CLIP's
 initialisation, the symmetric InfoNCE loss over a batch (image -> caption and
 caption -> image cross-entropy) with a learnable temperature (``logit_scale``,
 starting at ``1 / 0.07``, clamped at 100), AdamW with warm-up and cosine
-decay. The pairs come from :mod:`denseclip.toy_captions`: fresh toy images at
+decay. The pairs come from :mod:`denseclip.toy.captions`: fresh toy images at
 every step, captions naming what was drawn. No class map is ever used.
 
-The result is an :class:`~denseclip.toy_clip.OpenAICLIP` that
-:func:`~denseclip.toy_clip.write_clip_checkpoint` writes in OpenAI's format;
+The result is an :class:`~denseclip.toy.clip_model.OpenAICLIP` that
+:func:`~denseclip.toy.clip_model.write_clip_checkpoint` writes in OpenAI's format;
 MaskCLIP reads it like ``RN50.pt`` (``tools/toy_demo.py`` trains and caches it).
 """
 import math
@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .models.clip_arch import CLIP_MEAN, CLIP_STD
-from .models.text.tokenize import tokenize
-from .toy_captions import (content_caption, make_captioned_batch,
+from ..models.clip_constants import CLIP_MEAN, CLIP_STD
+from ..models.text.tokenize import tokenize
+from .captions import (content_caption, make_captioned_batch,
                            scene_contents)
-from .toy_clip import (TRAINED_RESNET, TRAINED_VIT, OpenAICLIP,
+from .clip_model import (TRAINED_RESNET, TRAINED_VIT, OpenAICLIP,
                        _ModifiedResNet)
-from .toy_data import draw_toy_scene
+from .data import draw_toy_scene
 
 Log = Callable[[str], None]
 # raise when a change here changes what a recipe trains (cached toy CLIPs
@@ -243,7 +243,7 @@ def content_retrieval_accuracy(model: OpenAICLIP,
 
     Fresh toy images (0 to 3 shapes, from a seed the training does not use)
     are matched against one caption per possible content
-    (:func:`~denseclip.toy_captions.scene_contents`: 16, so chance is 1/16):
+    (:func:`~denseclip.toy.captions.scene_contents`: 16, so chance is 1/16):
     ``'a photo of a red disc and a blue triangle.'``, ...,
     ``'a photo of a textured background.'``. Returns the top-1 accuracy.
     """

@@ -6,15 +6,14 @@ package's towers, so a file written by :func:`write_clip_checkpoint` is read
 exactly like ``RN50.pt`` or ``ViT-B-16.pt``: a TorchScript archive made with
 ``torch.jit.trace`` and ``torch.jit.save``, or a plain state dict.
 """
-import os
-import os.path as osp
-import tempfile
 from collections import OrderedDict
 from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..utils.atomic_files import atomic_path
 
 
 class _LayerNorm(nn.LayerNorm):
@@ -266,7 +265,7 @@ DEMO_RESNET = dict(embed_dim=64, image_resolution=128,
                    vision_layers=(1, 1, 1, 1), vision_width=16,
                    context_length=77, transformer_width=64,
                    transformer_heads=4, transformer_layers=2)
-# The toy CLIPs trained contrastively for MaskCLIP (denseclip.toy_clip_training):
+# The toy CLIPs trained contrastively for MaskCLIP (denseclip.toy.clip_training):
 # 64px images; a ResNet whose last stage sees 2x2 positions, a ViT of 8px
 # patches; both with a 2-layer width-64 text tower of 4 heads.
 TRAINED_RESNET = dict(embed_dim=64, image_resolution=64,
@@ -310,11 +309,7 @@ def write_clip_checkpoint(model: OpenAICLIP, path: str,
     Written through a temporary file in the same folder and renamed, so an
     interrupted write leaves no file under ``path``.
     """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.part')
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if torchscript:
             res = _image_resolution(model)
             image = torch.randn(1, 3, res, res)
@@ -326,10 +321,6 @@ def write_clip_checkpoint(model: OpenAICLIP, path: str,
             torch.jit.save(traced, tmp)
         else:
             torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
     return path
 
 
