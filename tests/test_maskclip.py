@@ -74,10 +74,10 @@ def test_vit_value_path_is_the_same_when_the_last_block_also_runs(vit_clip):
         with torch.no_grad():
             outs[name] = backbone.eval()(image)
     assert len(outs['alone']) == 1 and len(outs['with_all']) == 6
-    for key in ('value', 'key'):
+    for key in ('dense', 'key'):
         torch.testing.assert_close(outs['alone'][0][key],
                                    outs['with_all'][-1][key])
-    assert outs['alone'][0]['value'].shape == (1, 64, 4, 4)
+    assert outs['alone'][0]['dense'].shape == (1, 64, 4, 4)
 
 
 # --------------------------------------------------------- prompt denoising
@@ -175,7 +175,7 @@ def test_uniform_image_is_unchanged_by_key_smoothing(vit_clip, cache_dir):
     plain = build_maskclip(vit_clip, cache_dir=cache_dir)
     smooth = build_maskclip(vit_clip, cache_dir=cache_dir, ks_thresh=1.0)
     torch.manual_seed(3)
-    feats = dict(value=torch.randn(1, 64, 1, 1).expand(1, 64, 3, 5),
+    feats = dict(dense=torch.randn(1, 64, 1, 1).expand(1, 64, 3, 5),
                  key=torch.randn(1, 64, 1, 1).expand(1, 64, 3, 5))
     with torch.no_grad():
         a = plain.decode_head([feats])

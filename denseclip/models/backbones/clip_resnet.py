@@ -117,6 +117,10 @@ class CLIPResNet(CLIPTower):
         norm_eval: keep the norm layers in eval mode while training.
         require_clip_weights: refuse to run on random weights (MaskCLIP;
             see :class:`~denseclip.models.clip_tower.CLIPTower`).
+        dense_last_block: accepted so that a config switching dense modes
+            fails clearly: a ResNet CLIP has no last attention block to
+            rewire, only MaskCLIP's value path (``mode='maskclip'``, which
+            the MaskCLIP head computes).
     """
 
     clip_tower = 'visual'
@@ -130,9 +134,17 @@ class CLIPResNet(CLIPTower):
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  norm_eval: bool = False,
                  require_clip_weights: bool = False,
+                 dense_last_block: Optional[dict] = None,
                  init_cfg=None,
                  **legacy):
         drop_legacy_args(type(self).__name__, legacy)
+        mode = (dense_last_block or {}).get('mode', 'maskclip')
+        if mode != 'maskclip':
+            raise ValueError(
+                f'{type(self).__name__}: dense_last_block mode {mode!r} '
+                f'rewires the last attention block of a CLIP ViT; a ResNet '
+                f"CLIP has none (only 'maskclip' applies: the attention "
+                f"pool's value path). Use a ViT CLIP file for {mode!r}.")
         super().__init__(pretrained=pretrained, init_cfg=init_cfg,
                          require_clip_weights=require_clip_weights)
         self.layers = list(layers)

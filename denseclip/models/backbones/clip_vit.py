@@ -3,12 +3,12 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..layers.pos_embed import resize_pos_embed
+from ..layers.dense_last_block import DenseLastBlock
+from ..layers.pos_embed import POS_INTERPOLATIONS, resize_pos_embed
 from ..clip_tower import CLIPTower
 from ..layers.clip_transformer import LayerNorm, Transformer
 from ..legacy_args import drop_legacy_args
@@ -46,8 +46,8 @@ class CLIPVisionTransformer(CLIPTower):
     ``fpn1..fpn4``; with ``get_embeddings`` the final tokens go through
     ``ln_post`` and ``proj`` and ``[global, dense]`` is appended (global
     ``[B, output_dim]``, dense ``[B, output_dim, H/p, W/p]``). With
-    ``return_value_path`` a dict ``{'value', 'key'}`` of MaskCLIP's dense
-    features is appended last (see :meth:`value_path`).
+    ``dense_last_block`` a dict ``{'dense', 'key'}`` of MaskCLIP-style dense
+    features is appended last (:meth:`dense_features`).
 
     Args:
         input_resolution: training resolution; the positional embedding of the
@@ -64,10 +64,17 @@ class CLIPVisionTransformer(CLIPTower):
             default: CLIP adds the class embedding once.
         norm_cfg: norm between the pyramid's transposed convolutions.
         pretrained: an OpenAI CLIP file whose ``visual.*`` tensors are loaded.
-        return_value_path: append MaskCLIP's features of the last block: its
-            value path through ``ln_post`` (before ``proj``) and its attention
-            keys, both ``[B, width, H/p, W/p]``. The last block's attention
-            itself is then computed only if another output needs it.
+        dense_last_block: run the last block as a dense method does and
+            append its tokens after ``ln_post`` (before ``proj``) and its
+            attention keys, both ``[B, width, H/p, W/p]``:
+            ``dict(mode='maskclip' | 'sclip' | 'clearclip' | 'naclip' |
+            'vanilla', residual=None, ffn=None, gaussian_std=5.0)``
+            (:class:`~denseclip.models.layers.dense_last_block.DenseLastBlock`).
+            The block's own forward then runs only if another output needs it.
+        return_value_path: the same as ``dense_last_block=dict(mode=
+            'maskclip')`` (MaskCLIP's value path; the reference's name).
+        pos_interpolation: ``'bilinear'`` (default) or ``'bicubic'`` (as
+            SCLIP / ClearCLIP / NACLIP resize positions to the input grid).
         require_clip_weights: refuse to run on random weights (MaskCLIP;
             see :class:`~denseclip.models.clip_tower.CLIPTower`).
     """
@@ -89,6 +96,8 @@ class CLIPVisionTransformer(CLIPTower):
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  pretrained: Optional[str] = None,
                  return_value_path: bool = False,
+                 dense_last_block: Optional[dict] = None,
+                 pos_interpolation: str = 'bilinear',
                  require_clip_weights: bool = False,
                  init_cfg=None,
                  **legacy):
@@ -114,7 +123,15 @@ class CLIPVisionTransformer(CLIPTower):
         self.out_indices = out_indices
         self.get_embeddings = get_embeddings
         self.add_class_embedding_twice = add_class_embedding_twice
-        self.return_value_path = return_value_path
+        if return_value_path and dense_last_block is None:
+            dense_last_block = dict(mode='maskclip')
+        if pos_interpolation not in POS_INTERPOLATIONS:
+            raise ValueError(f'CLIPVisionTransformer: pos_interpolation must '
+                             f'be one of {POS_INTERPOLATIONS}, got '
+                             f'{pos_interpolation!r}')
+        self.pos_interpolation = pos_interpolation
+        self.dense_last_block = (DenseLastBlock(**dense_last_block)
+                                 if dense_last_block is not None else None)
 
         scale = width**-0.5
         self.conv1 = nn.Conv2d(3, width, patch_size, stride=patch_size, bias=False)
@@ -124,7 +141,7 @@ class CLIPVisionTransformer(CLIPTower):
         self.ln_pre = LayerNorm(width)
         self.transformer = Transformer(
             width, layers, heads, drop_path_rate=drop_path_rate)
-        if get_embeddings or return_value_path:
+        if get_embeddings or self.dense_last_block is not None:
             self.ln_post = LayerNorm(width)
         if get_embeddings:
             self.proj = nn.Parameter(scale * torch.randn(width, output_dim))
@@ -139,7 +156,8 @@ class CLIPVisionTransformer(CLIPTower):
         x = self.conv1(x.type(self.conv1.weight.dtype))
         B, C, H, W = x.shape
         x = x.flatten(2).transpose(1, 2)
-        pos = resize_pos_embed(self.positional_embedding, (H, W)).to(x.dtype)
+        pos = resize_pos_embed(self.positional_embedding, (H, W),
+                               self.pos_interpolation).to(x.dtype)
         cls = self.class_embedding.to(x.dtype)
         if self.add_class_embedding_twice:
             cls = cls * 2
@@ -150,25 +168,18 @@ class CLIPVisionTransformer(CLIPTower):
         """CLIP's output head ``ln_post(x) @ proj``."""
         return self.ln_post(x) @ self.proj
 
-    def value_path(self, block: nn.Module, x: Tensor,
-                   grid: Tuple[int, int]) -> Dict[str, Tensor]:
-        """MaskCLIP's dense features from the input ``x`` of the last block.
-
-        ``value``: the block with its attention replaced by the value path,
-        ``v = out_proj(v_proj(ln_1(x))) + x``, ``v = v + mlp(ln_2(v))``, then
-        ``ln_post``; ``key``: the attention keys ``k_proj(ln_1(x))``. Both
-        without the class token, as ``[B, width, H, W]``.
-        """
+    def dense_features(self, block: nn.Module, x: Tensor,
+                       grid: Tuple[int, int]) -> Dict[str, Tensor]:
+        """The last ``block`` run by :attr:`dense_last_block` on its input
+        ``x``, then ``ln_post``; and its keys. Patch tokens only, as
+        ``[B, width, H, W]`` maps."""
         B = x.shape[0]
-        _, k, v = block.qkv(x)
-        attn = block.attn
-        v = F.linear(v, attn.out_proj.weight, attn.out_proj.bias) + x
-        v = self.ln_post(v + block.mlp(block.ln_2(v)))
+        y, k = self.dense_last_block(block, x, grid)
 
         def to_map(t: Tensor) -> Tensor:
             return t[:, 1:].transpose(1, 2).reshape(B, -1, *grid)
 
-        return dict(value=to_map(v), key=to_map(k))
+        return dict(dense=to_map(self.ln_post(y)), key=to_map(k))
 
     def forward(self, x: Tensor) -> Tuple:
         x, (H, W) = self.embed(x)
@@ -177,10 +188,10 @@ class CLIPVisionTransformer(CLIPTower):
         last = len(blocks) - 1
         # the last block's own output is needed by the pyramid or embeddings
         run_last = self.get_embeddings or last in self.out_indices
-        block_outs, value_path = {}, None
+        block_outs, dense_outputs = {}, None
         for i, block in enumerate(blocks):
-            if i == last and self.return_value_path:
-                value_path = self.value_path(block, x, (H, W))
+            if i == last and self.dense_last_block is not None:
+                dense_outputs = self.dense_features(block, x, (H, W))
                 if not run_last:
                     break
             x = block(x)
@@ -194,8 +205,8 @@ class CLIPVisionTransformer(CLIPTower):
             x = self.project(x)
             dense = x[:, 1:].transpose(1, 2).reshape(B, -1, H, W)
             features.append([x[:, 0], dense])
-        if value_path is not None:
-            features.append(value_path)
+        if dense_outputs is not None:
+            features.append(dense_outputs)
         return tuple(features)
 
     def is_clip_key(self, key: str) -> bool:
@@ -205,13 +216,14 @@ class CLIPVisionTransformer(CLIPTower):
         if key == 'proj':
             return self.get_embeddings
         if key in ('ln_post.weight', 'ln_post.bias'):
-            return self.get_embeddings or self.return_value_path
+            return self.get_embeddings or self.dense_last_block is not None
         return True
 
     def adapt_clip_state_dict(self, state_dict: dict) -> List[str]:
         key = 'positional_embedding'
         grid = (self.spatial_size, self.spatial_size)
         if key in state_dict and state_dict[key].shape[0] != grid[0] * grid[1] + 1:
-            state_dict[key] = resize_pos_embed(state_dict[key], grid)
+            state_dict[key] = resize_pos_embed(state_dict[key], grid,
+                                               self.pos_interpolation)
             return [key]
         return []

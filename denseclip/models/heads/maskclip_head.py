@@ -356,15 +356,16 @@ class MaskClipHead(BaseDecodeHead):
                        ) -> Tuple[Tensor, Optional[Tensor]]:
         """CLIP embeddings per position ``[B, C, H, W]`` and the keys (or None)."""
         if self.vit:
-            if not isinstance(x, dict) or 'value' not in x:
+            if not isinstance(x, dict) or 'dense' not in x:
                 raise TypeError(
-                    'MaskClipHead(vit=True) needs the value path of the last '
-                    'ViT block: set return_value_path=True on the '
-                    'CLIPVisionTransformer backbone (and in_index=-1)')
-            return self.proj(x['value']), x.get('key')
+                    'MaskClipHead(vit=True) needs the dense features of the '
+                    "last ViT block: set dense_last_block=dict(mode='maskclip')"
+                    ' (or another mode) on the CLIPVisionTransformer backbone '
+                    '(and in_index=-1)')
+            return self.proj(x['dense']), x.get('key')
         if isinstance(x, dict):
-            raise TypeError('MaskClipHead got a ViT value path but has '
-                            'vit=False')
+            raise TypeError('MaskClipHead got the dense features of a ViT '
+                            'but has vit=False')
         keys = self.k_proj(x) if self.ks_thresh > 0 else None
         return self.c_proj(self.v_proj(x)), keys
 
