@@ -200,3 +200,10 @@ def test_registered_in_mmsegs_transforms():
     assert isinstance(step, Corrupt)
     assert repr(step) == ("Corrupt(name='defocus_blur', level=2, seed=0, "
                           "channel_order='bgr')")
+
+
+def test_without_the_library_the_error_says_what_to_install(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, 'imagecorruptions', None)  # not found
+    with pytest.raises(ImportError, match='imagecorruptions-imaug==1.1.5'):
+        Corrupt('fog', 1)
