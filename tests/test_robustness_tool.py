@@ -55,6 +55,14 @@ def test_corrupt_goes_right_after_loading_in_the_test_and_tta_pipelines():
     assert cfg.test_dataloader.dataset.pipeline[1]['name'] == 'gaussian_blur'
 
 
+def test_with_tta_the_corrupted_image_goes_to_every_scale_and_flip():
+    cfg = Config.fromfile(TOY_CONFIG)
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline  # as --tta does
+    add_corruption(cfg, 'motion_blur', 2)
+    assert _types(cfg.test_dataloader.dataset.pipeline) == [
+        'LoadImageFromFile', 'Corrupt', 'TestTimeAug']
+
+
 def test_corrupt_reaches_pipelines_inside_wrappers():
     cfg = Config.fromfile(TOY_CONFIG)
     add_data_checks(cfg)  # tools/test.py's NameFilesOnError wrapper

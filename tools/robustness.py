@@ -1,4 +1,4 @@
-"""Robustness of any config under input corruptions: types x levels, plus clean.
+"""Robustness of any config under input corruptions: types x levels + clean.
 
     python tools/robustness.py CONFIG [CHECKPOINT] [--corruptions NAME ...]
                                [--severities L ...] [--work-dir DIR]
@@ -85,7 +85,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     for option in args.cfg_options:
         if '=' not in option:
-            parser.error(f'--cfg-options takes KEY=VALUE pairs, got {option!r}')
+            parser.error(
+                f'--cfg-options takes KEY=VALUE pairs, got {option!r}')
     names: List[str] = []
     for name in args.corruptions:
         expanded = {'reference': REFERENCE_CORRUPTIONS,

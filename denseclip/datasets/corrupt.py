@@ -75,7 +75,7 @@ def _library():
 def corrupt_image(img: np.ndarray, name: str, level: int, seed: int,
                   channel_order: str = 'bgr',
                   source: Optional[str] = None) -> np.ndarray:
-    """``img`` with corruption ``name`` at ``level`` (1-5), drawn from ``seed``.
+    """``img`` with corruption ``name`` at ``level`` (1-5) drawn from ``seed``.
 
     ``img``: uint8, ``H x W`` (grayscale), ``H x W x 1``, ``H x W x 3`` or
     ``H x W x 4`` (the alpha channel is kept) in ``channel_order`` (``'bgr'``:

@@ -1,4 +1,4 @@
-"""Put a ``Corrupt`` step into a config's test pipelines (``tools/test.py --corrupt``).
+"""Put ``Corrupt`` into a config's test pipelines (``tools/test.py --corrupt``).
 
 Any config becomes a robustness run without a file of its own: the step goes
 right after the transform that loads the image (``LoadImageFromFile``), before
@@ -18,7 +18,7 @@ __all__ = ['add_corruption']
 
 
 def _type(step) -> str:
-    """A transform's registered name without its scope (``mmseg.X`` -> ``X``)."""
+    """A transform's registered name without its scope (``mmseg.X``: ``X``)."""
     name = step.get('type') if isinstance(step, dict) else None
     return name.rsplit('.', 1)[-1] if isinstance(name, str) else ''
 
