@@ -198,7 +198,7 @@ def run_cell(test_tool, args: argparse.Namespace, name: str,
             with open(console, 'w') as out, contextlib.redirect_stdout(
                     out), contextlib.redirect_stderr(out):
                 metrics = test_tool.main(argv)
-    except BaseException:
+    except Exception:  # (an interrupt needs no tail)
         if not args.verbose:
             with open(console) as f:
                 tail = f.readlines()[-40:]
@@ -208,8 +208,8 @@ def run_cell(test_tool, args: argparse.Namespace, name: str,
     finally:
         _detach_logger(run_id)
         gc.collect()
-    # IoUMetric's values are numpy float32
-    return {k: float(v) for k, v in metrics.items()
+    # IoUMetric's values are numpy float32: 90.91, not 90.91000366210938
+    return {k: float(str(v)) for k, v in metrics.items()
             if isinstance(v, numbers.Real)}
 
 
@@ -255,8 +255,9 @@ def write_csv(path: str, cells: Dict) -> None:
     for key in sorted(cells, key=_cell_order):
         cell = cells[key]
         name, _, level = key.partition('/')
+        values = [cell['metrics'].get(m) for m in metrics]
         writer.writerow([name, level or 0] + [
-            cell['metrics'].get(m, '') for m in metrics
+            '' if v is None else round(v, 4) for v in values
         ] + [f'{cell["seconds"]:.1f}'])
     write_text_atomic(path, buf.getvalue())
 
@@ -309,7 +310,7 @@ def write_plot(path: str, cells: Dict, names: Sequence[str],
     clean = _metric(cells, CLEAN, metric)
     if clean is not None:
         ax.axhline(clean, color='grey', linestyle='--', linewidth=1.5,
-                   label=f'clean ({clean:.1f})')
+                   label=f'clean ({clean:.2f})')
     ax.set_xticks(list(levels))
     ax.set_xlabel('severity level')
     ax.set_ylabel(metric)
