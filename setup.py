@@ -11,6 +11,8 @@ def read_version() -> str:
     return namespace['__version__']
 
 
+CORRUPTIONS_LIB = 'imagecorruptions-imaug==1.1.5'
+
 setup(
     name='denseclip',
     version=read_version(),
@@ -32,6 +34,12 @@ setup(
         'numpy',
         'opencv-python-headless',
     ],
-    extras_require={'tests': ['pytest']},
+    # the Corrupt transform (tools/robustness.py, --corrupt); optional: the
+    # package imports without it. The fork, not the 2020 imagecorruptions
+    # (numpy 2): README, Installation. tools/install.sh installs it.
+    extras_require={
+        'robustness': [CORRUPTIONS_LIB],
+        'tests': ['pytest', CORRUPTIONS_LIB],
+    },
     license='Apache License 2.0',
 )

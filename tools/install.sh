@@ -68,11 +68,17 @@ else:
     if not any(f.startswith('_ext') for f in os.listdir(root)):
         out.append('mmcv')
 wanted = {'mmengine': '0.10.7', 'mmsegmentation': '1.2.2', 'ftfy': None,
-          'regex': None, 'opencv-python-headless': None, 'pytest': None}
+          'regex': None, 'opencv-python-headless': None, 'pytest': None,
+          # the Corrupt transform's corruptions (README: Installation)
+          'imagecorruptions-imaug': '1.1.5'}
 for dist, pin in wanted.items():
     have = version(dist)
     if have is None or (pin and have != pin):
         out.append(f'{dist}=={pin}' if pin else dist)
+# the 2020 imagecorruptions installs the same module name and fails on
+# numpy 2: it must not shadow the fork
+if version('imagecorruptions') is not None:
+    out.append('no-imagecorruptions')
 # the package must be installed (editable) from this checkout; an import
 # alone would also succeed from the repository root without any install
 try:
@@ -108,7 +114,13 @@ if grep -qx mmcv <<<"$todo"; then
   MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     "${PIP[@]}" install --no-build-isolation "mmcv==$MMCV_VERSION"
 fi
-pkgs=$(grep -v -x -e torch -e buildtools -e mmcv -e denseclip <<<"$todo" || true)
+if grep -qx no-imagecorruptions <<<"$todo"; then
+  say "removing imagecorruptions (the 2020 release, broken on numpy 2; the fork imagecorruptions-imaug replaces it)"
+  "${PIP[@]}" uninstall -y imagecorruptions
+  # both install the module 'imagecorruptions': reinstall the fork's files
+  "${PIP[@]}" install --force-reinstall --no-deps "imagecorruptions-imaug==1.1.5"
+fi
+pkgs=$(grep -v -x -e torch -e buildtools -e mmcv -e denseclip -e no-imagecorruptions <<<"$todo" || true)
 if [ -n "$pkgs" ]; then
   say "installing $(echo $pkgs)"
   # shellcheck disable=SC2086

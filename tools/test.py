@@ -2,7 +2,7 @@
 
     python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--out DIR]
                          [--show-dir DIR] [--tta] [--compile [MODE]] [--amp]
-                         [--cfg-options k=v ...]
+                         [--corrupt NAME --severity L] [--cfg-options k=v ...]
 
 Released DenseCLIP checkpoints (mmseg 0.x files) load as they are. Without a
 CHECKPOINT the model is initialised from its config (``init_weights``): that
@@ -18,9 +18,11 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
+from denseclip.datasets.corrupt import CORRUPTIONS, SEVERITIES
 from denseclip.engine import end_cpu_distributed_run, setup_test_run
 from denseclip.engine.compiled_inference import (COMPILE_MODES,
                                                  compile_for_inference)
+from denseclip.engine.corruption_setup import add_corruption
 
 
 def parse_args(argv=None):
@@ -60,6 +62,13 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp', action='store_true',
         help='autocast inference: bfloat16 where supported, else float16')
+    parser.add_argument(
+        '--corrupt', choices=CORRUPTIONS, metavar='NAME',
+        help='corrupt every test image (after loading, before resizing; '
+        'the same way every run): one of ' + ', '.join(CORRUPTIONS))
+    parser.add_argument(
+        '--severity', type=int, choices=SEVERITIES, metavar='L',
+        help='level of --corrupt, 1 (mild) to 5 (strong)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -103,6 +112,7 @@ def main(argv=None):
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+    add_corruption(cfg, args.corrupt, args.severity)  # --corrupt, --severity
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
