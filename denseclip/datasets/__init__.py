@@ -8,3 +8,4 @@ from .name_files_on_error import NameFilesOnError, SampleError  # noqa: E402
 
 __all__ += ['BadLabelError', 'CheckSegLabels', 'NameFilesOnError',
             'SampleError']
+from .coco_object import COCOObjectDataset  # noqa: E402,F401  (issue 14)
