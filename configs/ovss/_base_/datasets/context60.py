@@ -1,4 +1,4 @@
-# Context60: Pascal Context val with background (5104 images, 60 classes,
+# Context60: Pascal Context val with background (5105 images, 60 classes,
 # label 0 = everything outside the 59 classes, counted in mIoU). The
 # MaskCLIP Context59 base's data with mmseg's 60-class dataset.
 _base_ = ['../../../maskclip/_base_/datasets/pascal_context_59.py']
