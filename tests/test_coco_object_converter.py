@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from mmseg.datasets import COCOStuffDataset
+from mmseg.registry import DATASETS
 from PIL import Image
 
 from denseclip.datasets import COCOObjectDataset
@@ -175,3 +176,24 @@ def test_runs_as_a_script_without_an_install_or_torch(tmp_path):
                    stdout=subprocess.DEVNULL)
     assert read_png(ann(tmp_path, '000000000009_instanceTrainIds.png')
                     ).tolist() == [[1, 0]]
+
+
+def test_dataset_type_reads_the_converters_files(tmp_path):
+    assert DATASETS.get('COCOObjectDataset') is COCOObjectDataset
+    meta = COCOObjectDataset.METAINFO
+    assert len(meta['classes']) == len(meta['palette']) == 81
+    assert meta['classes'][0] == 'background' and meta['palette'][0] == [
+        0, 0, 0]
+    image = osp.join(str(tmp_path), 'images', 'val2017', '000000000005.jpg')
+    write_png(image.replace('.jpg', '.png'), [[0]])  # not .jpg: no sample
+    Image.fromarray(np.zeros((2, 3, 3), np.uint8)).save(image)
+    write_png(ann(tmp_path, '000000000005_labelTrainIds.png'), [[0, 80, 255],
+                                                                [3, 4, 5]])
+    assert cvt.main([str(tmp_path)]) == 0
+    dataset = DATASETS.build(dict(
+        type='COCOObjectDataset', data_root=str(tmp_path),
+        data_prefix=dict(img_path='images/val2017',
+                         seg_map_path='annotations/val2017'),
+        pipeline=[dict(type='LoadAnnotations')]))
+    assert len(dataset) == 1
+    assert dataset[0]['gt_seg_map'].tolist() == [[1, 0, 0], [4, 5, 6]]
