@@ -1,17 +1,12 @@
+from .check_seg_labels import BadLabelError, CheckSegLabels
+from .coco_object import COCOObjectDataset
+from .corrupt import (CORRUPTIONS, REFERENCE_CORRUPTIONS, Corrupt,
+                      corrupt_image)
 from .mark_unlabeled import UNLABELED_INDEX, MarkUnlabeled
+from .name_files_on_error import NameFilesOnError, SampleError
 
-__all__ = ['MarkUnlabeled', 'UNLABELED_INDEX']
-
-# issue 9: bad data stops with the file named
-from .check_seg_labels import BadLabelError, CheckSegLabels  # noqa: E402
-from .name_files_on_error import NameFilesOnError, SampleError  # noqa: E402
-
-__all__ += ['BadLabelError', 'CheckSegLabels', 'NameFilesOnError',
-            'SampleError']
-
-# issue 13: robustness under input corruptions
-from .corrupt import (CORRUPTIONS, REFERENCE_CORRUPTIONS,  # noqa: E402
-                      Corrupt, corrupt_image)
-
-__all__ += ['CORRUPTIONS', 'Corrupt', 'REFERENCE_CORRUPTIONS',
-            'corrupt_image']
+__all__ = [
+    'BadLabelError', 'CheckSegLabels', 'COCOObjectDataset', 'CORRUPTIONS',
+    'REFERENCE_CORRUPTIONS', 'Corrupt', 'corrupt_image', 'MarkUnlabeled',
+    'UNLABELED_INDEX', 'NameFilesOnError', 'SampleError'
+]

@@ -1,0 +1,21 @@
+# COCO-Object: COCO-Stuff 164k val2017 (5000 images) with 81 classes:
+# background (every stuff class and unlabeled pixels) + COCO's 80 things.
+# Labels <id>_instanceTrainIds.png beside COCO-Stuff's, made by
+# tools/dataset_converters/coco_object.py (COCOObjectDataset).
+_base_ = ['../../../maskclip/_base_/datasets/coco-stuff164k.py']
+# The protocol's resize: short side `short_side` (long side at most 2048),
+# labels loaded after it (metrics at the original size). A method config
+# that needs another short side sets `short_side` and repeats these lines
+# (a base's pipeline is fixed when the base is read): docs/ovss.md.
+short_side = 336
+class_names_file = 'configs/ovss/class_names/coco_object.txt'
+num_classes = 81
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, short_side), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(
+    dataset=dict(type='COCOObjectDataset', pipeline=test_pipeline))
+test_dataloader = val_dataloader

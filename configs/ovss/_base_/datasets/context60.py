@@ -1,0 +1,23 @@
+# Context60: Pascal Context val with background (5105 images, 60 classes,
+# label 0 = everything outside the 59 classes, counted in mIoU). The
+# MaskCLIP Context59 base's data with mmseg's 60-class dataset.
+_base_ = ['../../../maskclip/_base_/datasets/pascal_context_59.py']
+# The protocol's resize: short side `short_side` (long side at most 2048),
+# labels loaded after it (metrics at the original size). A method config
+# that needs another short side sets `short_side` and repeats these lines
+# (a base's pipeline is fixed when the base is read): docs/ovss.md.
+short_side = 336
+class_names_file = 'configs/ovss/class_names/context60.txt'
+num_classes = 60
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, short_side), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(
+    dataset=dict(
+        type='PascalContextDataset',
+        reduce_zero_label=False,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
