@@ -1,10 +1,9 @@
+from .check_seg_labels import (AnnotationShapeError, BadLabelError,
+                               CheckSegLabels)
 from .mark_unlabeled import UNLABELED_INDEX, MarkUnlabeled
+from .name_files_on_error import NameFilesOnError, SampleError
 
-__all__ = ['MarkUnlabeled', 'UNLABELED_INDEX']
-
-# issue 9: bad data stops with the file named
-from .check_seg_labels import BadLabelError, CheckSegLabels  # noqa: E402
-from .name_files_on_error import NameFilesOnError, SampleError  # noqa: E402
-
-__all__ += ['BadLabelError', 'CheckSegLabels', 'NameFilesOnError',
-            'SampleError']
+__all__ = [
+    'AnnotationShapeError', 'BadLabelError', 'CheckSegLabels', 'MarkUnlabeled',
+    'NameFilesOnError', 'SampleError', 'UNLABELED_INDEX'
+]
