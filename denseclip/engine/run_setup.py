@@ -5,7 +5,8 @@ CPU distributed set-up (:mod:`.cpu_distributed`), checkpoints that survive a
 kill (:class:`.AtomicCheckpointHook`, :class:`.RandomStateHook`),
 ``--resume`` from the newest *complete* checkpoint, data checks that name
 the file at fault (:func:`add_data_checks`) or the split that lists nothing
-(:func:`check_splits_have_samples`).
+(:func:`check_splits_have_samples`), and, for testing, a checkpoint that
+must hold the model's weights (:class:`CheckpointFitHook`).
 """
 import logging
 from typing import Optional
@@ -83,12 +84,23 @@ def setup_train_run(cfg: Config, launcher: str, resume: bool) -> None:
         (['val_dataloader'] if cfg.get('val_cfg') else []))
 
 
-def setup_test_run(cfg: Config, launcher: str,
-                   checkpoint: Optional[str]) -> None:
-    """Launcher, data checks and checkpoint check for ``tools/test.py``; a
-    missing or truncated ``checkpoint`` and an empty test split stop here."""
+def setup_test_run(cfg: Config, launcher: str, checkpoint: Optional[str],
+                   allow_partial_checkpoint: bool = False) -> None:
+    """Launcher, data checks and checkpoint checks for ``tools/test.py``.
+
+    A missing or truncated ``checkpoint`` stops here; one that supplies
+    fewer than half of the model's tensors stops when the runner loads it
+    (:class:`CheckpointFitHook`: ``CheckpointFitError``), or with
+    ``allow_partial_checkpoint`` is a warning. An empty test split stops
+    here (:class:`EmptySplitError`).
+    """
     setup_distributed(cfg, launcher)
     add_data_checks(cfg)
     if checkpoint is not None:
         _check(checkpoint, full=False)
+        custom = [h for h in cfg.get('custom_hooks') or []
+                  if h.get('type') != 'CheckpointFitHook']
+        custom.append(dict(type='CheckpointFitHook', filename=checkpoint,
+                           allow_partial=allow_partial_checkpoint))
+        cfg.custom_hooks = custom
     check_splits_have_samples(cfg, ['test_dataloader'])
