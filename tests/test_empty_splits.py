@@ -99,5 +99,23 @@ def test_a_missing_image_folder_is_named(data, tmp_path):
     cfg.test_dataloader.dataset.data_prefix.img_path = 'images/val'
     with pytest.raises(FileNotFoundError, match=re.escape(
             'test_dataloader.dataset (BaseSegDataset): its image folder '
-            f'{data}/images/val does not exist')):
+            f'{data}/images/val does not exist; check data_root and '
+            'data_prefix.img_path')):
+        test_tool.main([dump(cfg, tmp_path)])
+
+
+def test_a_missing_ann_file_is_named(tmp_path):
+    """mmseg's PascalVOCDataset said only `AssertionError`."""
+    root = str(tmp_path / 'voc')
+    make_toy_dataset(root, layout='voc', num_train=2, num_val=2)
+    cfg = runner_cfg(root, str(tmp_path / 'work'), 'voc')
+    dataset = cfg.test_dataloader.dataset
+    dataset.update(type='PascalVOCDataset', data_prefix=dict(
+        img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/test.txt')
+    del dataset['metainfo'], dataset['img_suffix'], dataset['seg_map_suffix']
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            'test_dataloader.dataset (PascalVOCDataset): its ann_file '
+            f'{root}/ImageSets/Segmentation/test.txt does not exist; check '
+            'data_root and ann_file')):
         test_tool.main([dump(cfg, tmp_path)])

@@ -75,22 +75,43 @@ def _looked_for(dataset: BaseDataset, dataset_cfg: dict) -> str:
     return f'{found}; check {hint}'
 
 
+def _joined(dataset_cfg: dict, path: str) -> str:
+    """``path`` joined to ``data_root`` as mmengine's ``BaseDataset`` does."""
+    root = dataset_cfg.get('data_root') or ''
+    return path if osp.isabs(path) or not root else osp.join(root, path)
+
+
+def _check_paths(where: str, name: str, dataset_cfg: dict) -> None:
+    """A missing image folder or ann_file, named before the dataset is
+    built (mmseg's own messages: a bare ``AssertionError`` for Pascal VOC
+    and Context, ``No such file or directory`` for the others)."""
+    if dataset_cfg.get('backend_args') or '://' in str(
+            dataset_cfg.get('data_root')):
+        return
+    prefix = dataset_cfg.get('data_prefix') or {}
+    folder = prefix.get('img_path')
+    if folder is not None and not osp.isdir(_joined(dataset_cfg, folder)):
+        raise FileNotFoundError(
+            f'{where} ({name}): its image folder '
+            f'{_joined(dataset_cfg, folder)} does not exist; check data_root '
+            'and data_prefix.img_path')
+    ann_file = dataset_cfg.get('ann_file')
+    if ann_file and not osp.exists(_joined(dataset_cfg, ann_file)):
+        raise FileNotFoundError(
+            f'{where} ({name}): its ann_file {_joined(dataset_cfg, ann_file)} '
+            'does not exist; check data_root and ann_file')
+
+
 def _check_dataset(where: str, dataset_cfg: dict) -> None:
     cls = _dataset_class(dataset_cfg)
     if cls is None:  # not an mmengine dataset: the runner finds out
         return
+    _check_paths(where, cls.__name__, dataset_cfg)
     cfg = copy.deepcopy(dataset_cfg)
     # list the samples only: no pipeline, no serialisation (whose
     # np.concatenate is what fails on an empty list)
     cfg.update(lazy_init=True, serialize_data=False, pipeline=[])
     dataset = DATASETS.build(cfg)
-    folder = dict(getattr(dataset, 'data_prefix', None) or {}).get('img_path')
-    local = not getattr(dataset, 'backend_args', None) and '://' not in str(
-        folder)
-    if folder and local and not osp.isdir(folder):
-        raise FileNotFoundError(
-            f'{where} ({cls.__name__}): its image folder {folder} does not '
-            'exist; check data_root and data_prefix.img_path')
     dataset.full_init()
     if len(dataset) == 0:
         raise EmptySplitError(
@@ -101,7 +122,8 @@ def _check_dataset(where: str, dataset_cfg: dict) -> None:
 def check_splits_have_samples(cfg: Config, loaders: Sequence[str]) -> None:
     """Raise :class:`EmptySplitError` naming the first dataset of the
     ``loaders`` (``'train_dataloader'``, ...) of ``cfg`` that lists no
-    samples (``FileNotFoundError`` if its image folder does not exist).
+    samples (``FileNotFoundError`` if its image folder or ann_file does not
+    exist).
     Loaders that ``cfg`` lacks are skipped, and so are datasets that are not
     mmengine datasets."""
     for name in loaders:
