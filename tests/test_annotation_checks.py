@@ -111,7 +111,13 @@ def test_shape_is_checked_without_num_classes(data):
     assert check(dict(results)) is not None  # any value: no num_classes
     with pytest.raises(AnnotationShapeError, match=r'annotation a.png has '
                        r'shape \(4, 5\) but its image a.jpg has shape '
-                       r'\(5, 4\)'):
+                       r'\(6, 5\) \(height, width\)\. Each annotation'):
+        check(dict(results, ori_shape=(6, 5)))
+    # height and width swapped: OpenCV turned a JPEG by its EXIF tag
+    with pytest.raises(AnnotationShapeError, match=r'has shape \(5, 4\) '
+                       r"\(height, width\)\. The image's height and width "
+                       r"are the annotation's width and height: a photo with "
+                       r'an EXIF orientation tag'):
         check(dict(results, ori_shape=(5, 4)))
     with pytest.raises(AnnotationShapeError, match=r'shape \(4, 5, 4\): 4 '
                        r'channels'):

@@ -67,11 +67,17 @@ class CheckSegLabels(BaseTransform):
                 '(RGB) annotation to class indices, e.g. by mapping each '
                 'palette colour to its class')
         if image is not None and tuple(seg.shape) != tuple(image[:2]):
+            # OpenCV turns a JPEG by its EXIF orientation tag; a PNG has none
+            turned = (' The image\'s height and width are the annotation\'s '
+                      'width and height: a photo with an EXIF orientation '
+                      'tag, which OpenCV applies when it reads the image; '
+                      'remove the tag or turn the annotation the same way.'
+                      if tuple(seg.shape) == tuple(image[1::-1]) else '')
             raise AnnotationShapeError(
                 f'{ann} has shape {tuple(seg.shape)} but {of_image} (height, '
-                'width). Each annotation must have the size of its image: '
-                'check that the two belong together, or write the annotation '
-                'again at the image\'s size (nearest-neighbour)')
+                f'width).{turned} Each annotation must have the size of its '
+                'image: check that the two belong together, or write the '
+                'annotation again at the image\'s size (nearest-neighbour)')
 
     def transform(self, results: dict) -> dict:
         self.check_shape(results)
