@@ -6,7 +6,8 @@ metric that looks like a result. :class:`CheckpointFitHook` compares the
 checkpoint the runner has just loaded (no second read) with the model's
 ``state_dict()`` before the weights are copied, and stops when it supplies
 *almost none* of them: fewer than half of the model's tensors (parameters
-and buffers, by name) are in the file with the model's shape.
+and buffers, by name) are in the file with the model's shape. It costs a
+look-up per tensor name; nothing is copied.
 """
 import logging
 from dataclasses import dataclass, field
