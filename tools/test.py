@@ -2,11 +2,14 @@
 
     python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--out DIR]
                          [--show-dir DIR] [--tta] [--compile [MODE]] [--amp]
-                         [--corrupt NAME --severity L] [--cfg-options k=v ...]
+                         [--corrupt NAME --severity L] [--allow-partial-checkpoint]
+                         [--cfg-options k=v ...]
 
 Released DenseCLIP checkpoints (mmseg 0.x files) load as they are. Without a
 CHECKPOINT the model is initialised from its config (``init_weights``): that
-is how MaskCLIP, which has no trained weights, runs from its CLIP file.
+is how MaskCLIP, which has no trained weights, runs from its CLIP file. A
+CHECKPOINT that supplies fewer than half of the model's tensors (another
+model's file) stops the test unless ``--allow-partial-checkpoint``.
 """
 import argparse
 import os
@@ -19,7 +22,8 @@ from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
 from denseclip.datasets.corrupt import CORRUPTIONS, SEVERITIES
-from denseclip.engine import end_cpu_distributed_run, setup_test_run
+from denseclip.engine import (CheckpointFitError, end_cpu_distributed_run,
+                              setup_test_run)
 from denseclip.engine.compiled_inference import (COMPILE_MODES,
                                                  compile_for_inference)
 from denseclip.engine.corruption_setup import add_corruption
@@ -69,6 +73,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--severity', type=int, choices=SEVERITIES, metavar='L',
         help='level of --corrupt, 1 (mild) to 5 (strong)')
+    parser.add_argument(
+        '--allow-partial-checkpoint', action='store_true',
+        help='test even when CHECKPOINT supplies fewer than half of the '
+        "model's tensors (parameters and buffers with the model's names and "
+        'shapes), the rest as initialised; without it such a file (usually '
+        "another model's) stops the test, naming missing and unexpected keys")
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -116,8 +126,10 @@ def main(argv=None):
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
-    # CPU torchrun (gloo); a missing or truncated checkpoint stops here
-    setup_test_run(cfg, args.launcher, args.checkpoint)
+    # CPU torchrun (gloo); a missing or truncated checkpoint, an empty test
+    # split stop here; a checkpoint of another model when it is loaded
+    setup_test_run(cfg, args.launcher, args.checkpoint,
+                   allow_partial_checkpoint=args.allow_partial_checkpoint)
     runner = Runner.from_cfg(cfg)
     if args.compile or args.amp:
         compile_for_inference(runner.model, mode=args.compile, amp=args.amp)
@@ -128,7 +140,10 @@ def main(argv=None):
             'no checkpoint given: initialising the model from its config '
             '(init_weights)', logger='current')
         model.init_weights()
-    return runner.test()
+    try:
+        return runner.test()
+    except CheckpointFitError as err:
+        raise SystemExit(str(err)) from None
 
 
 if __name__ == '__main__':

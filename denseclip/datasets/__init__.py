@@ -1,4 +1,5 @@
-from .check_seg_labels import BadLabelError, CheckSegLabels
+from .check_seg_labels import (AnnotationShapeError, BadLabelError,
+                               CheckSegLabels)
 from .coco_object import COCOObjectDataset
 from .corrupt import (CORRUPTIONS, REFERENCE_CORRUPTIONS, Corrupt,
                       corrupt_image)
@@ -6,7 +7,8 @@ from .mark_unlabeled import UNLABELED_INDEX, MarkUnlabeled
 from .name_files_on_error import NameFilesOnError, SampleError
 
 __all__ = [
-    'BadLabelError', 'CheckSegLabels', 'COCOObjectDataset', 'CORRUPTIONS',
-    'REFERENCE_CORRUPTIONS', 'Corrupt', 'corrupt_image', 'MarkUnlabeled',
-    'UNLABELED_INDEX', 'NameFilesOnError', 'SampleError'
+    'AnnotationShapeError', 'BadLabelError', 'CheckSegLabels',
+    'COCOObjectDataset', 'CORRUPTIONS', 'REFERENCE_CORRUPTIONS', 'Corrupt',
+    'corrupt_image', 'MarkUnlabeled', 'UNLABELED_INDEX', 'NameFilesOnError',
+    'SampleError'
 ]

@@ -1,11 +1,14 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .checkpoint_files import (CheckpointFileError, check_checkpoint_file,
                                find_resumable_checkpoint)
+from .checkpoint_fit import (CheckpointFitError, CheckpointFitHook,
+                             checkpoint_fit)
 from .class_names_hook import ClassNamesHook
 from .cpu_distributed import (CPUDistributedDataParallel,
                               end_cpu_distributed_run, setup_distributed)
 from .data_checks import add_data_checks
 from .data_files_check_hook import CheckDataFilesHook
+from .empty_splits import EmptySplitError, check_splits_have_samples
 from .merged_groups_optim_constructor import \
     MergedGroupsOptimWrapperConstructor
 from .mixed_precision_optim_wrapper import MixedPrecisionOptimWrapper
@@ -14,7 +17,9 @@ from .run_setup import setup_test_run, setup_train_run
 
 __all__ = [
     'AtomicCheckpointHook', 'CPUDistributedDataParallel', 'CheckDataFilesHook',
-    'CheckpointFileError', 'ClassNamesHook', 'end_cpu_distributed_run',
+    'CheckpointFileError', 'CheckpointFitError', 'CheckpointFitHook',
+    'ClassNamesHook', 'EmptySplitError', 'check_splits_have_samples',
+    'checkpoint_fit', 'end_cpu_distributed_run',
     'MergedGroupsOptimWrapperConstructor', 'MixedPrecisionOptimWrapper',
     'RandomStateHook', 'add_data_checks', 'check_checkpoint_file',
     'find_resumable_checkpoint', 'setup_distributed', 'setup_test_run',

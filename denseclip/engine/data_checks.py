@@ -71,8 +71,9 @@ def add_data_checks(cfg: Config) -> None:
 
     For every dataloader of ``cfg``: its pipeline is wrapped in
     ``NameFilesOnError`` (any error names the sample's image and annotation)
-    and gets a ``CheckSegLabels`` after ``LoadAnnotations`` (labels outside
-    the model's classes that are not the ignore index); and
+    and gets a ``CheckSegLabels`` after ``LoadAnnotations`` (an annotation
+    of another size or channel count than its image; labels outside the
+    model's classes that are not the ignore index); and
     ``CheckDataFilesHook`` checks that all listed files exist before a loop
     starts. Configs that already have them are left as they are.
     """
@@ -88,9 +89,11 @@ def add_data_checks(cfg: Config) -> None:
                 continue
             if labels is not None:
                 num_classes, ignore_index, source = labels
-                _insert_label_check(steps, dict(
-                    type='CheckSegLabels', num_classes=num_classes,
-                    ignore_index=ignore_index, source=source))
+                check = dict(type='CheckSegLabels', num_classes=num_classes,
+                             ignore_index=ignore_index, source=source)
+            else:  # the annotation's shape only
+                check = dict(type='CheckSegLabels')
+            _insert_label_check(steps, check)
             dataset['pipeline'] = [dict(type='NameFilesOnError',
                                         transforms=steps)]
     custom = list(cfg.get('custom_hooks') or [])

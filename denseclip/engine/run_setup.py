@@ -3,8 +3,10 @@
 One place for the launcher, checkpoint and data logic both tools share: the
 CPU distributed set-up (:mod:`.cpu_distributed`), checkpoints that survive a
 kill (:class:`.AtomicCheckpointHook`, :class:`.RandomStateHook`),
-``--resume`` from the newest *complete* checkpoint, and data checks that
-name the file at fault (:func:`add_data_checks`).
+``--resume`` from the newest *complete* checkpoint, data checks that name
+the file at fault (:func:`add_data_checks`) or the split that lists nothing
+(:func:`check_splits_have_samples`), and, for testing, a checkpoint that
+must hold the model's weights (:class:`CheckpointFitHook`).
 """
 import logging
 from typing import Optional
@@ -18,6 +20,7 @@ from .checkpoint_files import (CheckpointFileError, check_checkpoint_file,
                                remove_partial_checkpoints)
 from .cpu_distributed import setup_distributed
 from .data_checks import add_data_checks
+from .empty_splits import check_splits_have_samples
 
 __all__ = ['setup_test_run', 'setup_train_run', 'use_reliable_checkpoints']
 
@@ -54,7 +57,8 @@ def setup_train_run(cfg: Config, launcher: str, resume: bool) -> None:
     warning naming it) or, if there is none, starts from scratch. Half-written
     ``*.pth.partial`` files of a killed run are deleted. A ``load_from``
     (fine-tuning, or resuming from a chosen file) is checked first: a
-    missing or truncated file stops the run with its name.
+    missing or truncated file stops the run with its name. So does an empty
+    training or validation split (:class:`EmptySplitError`).
     """
     setup_distributed(cfg, launcher)
     use_reliable_checkpoints(cfg)
@@ -75,12 +79,28 @@ def setup_train_run(cfg: Config, launcher: str, resume: bool) -> None:
         cfg.load_from = found
     if resume and is_main_process():
         remove_partial_checkpoints(cfg.work_dir)
+    check_splits_have_samples(
+        cfg, ['train_dataloader'] +
+        (['val_dataloader'] if cfg.get('val_cfg') else []))
 
 
-def setup_test_run(cfg: Config, launcher: str,
-                   checkpoint: Optional[str]) -> None:
-    """Launcher, data checks and checkpoint check for ``tools/test.py``."""
+def setup_test_run(cfg: Config, launcher: str, checkpoint: Optional[str],
+                   allow_partial_checkpoint: bool = False) -> None:
+    """Launcher, data checks and checkpoint checks for ``tools/test.py``.
+
+    A missing or truncated ``checkpoint`` stops here; one that supplies
+    fewer than half of the model's tensors stops when the runner loads it
+    (:class:`CheckpointFitHook`: ``CheckpointFitError``), or with
+    ``allow_partial_checkpoint`` is a warning. An empty test split stops
+    here (:class:`EmptySplitError`).
+    """
     setup_distributed(cfg, launcher)
     add_data_checks(cfg)
     if checkpoint is not None:
         _check(checkpoint, full=False)
+        custom = [h for h in cfg.get('custom_hooks') or []
+                  if h.get('type') != 'CheckpointFitHook']
+        custom.append(dict(type='CheckpointFitHook', filename=checkpoint,
+                           allow_partial=allow_partial_checkpoint))
+        cfg.custom_hooks = custom
+    check_splits_have_samples(cfg, ['test_dataloader'])
