@@ -12,7 +12,7 @@ def image_metas(h: int, w: int, n: int) -> List[dict]:
 
 def random_label_samples(h: int, w: int, n: int, num_classes: int,
                          device: torch.device) -> list:
-    """``n`` ``SegDataSample`` with random ground truth in ``[0, num_classes)``."""
+    """``n`` ``SegDataSample`` with random labels in ``[0, num_classes)``."""
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
     out = []

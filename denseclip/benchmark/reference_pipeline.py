@@ -19,7 +19,7 @@ def as_the_reference(model: nn.Module) -> None:
 
 
 def as_ours(model: nn.Module) -> None:
-    """Text features cached and the shared prefix encoded once (the default)."""
+    """Text features cached, the shared prefix encoded once (the default)."""
     model.cache_text = True
     model.share_text_prefix = True
 

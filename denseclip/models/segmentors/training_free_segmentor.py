@@ -1,5 +1,5 @@
-"""A segmentor for training-free (MaskCLIP-style) models: labels brought to the
-image's size a few classes at a time, so that many class names fit in memory."""
+"""A segmentor for training-free (MaskCLIP-style) models: labels brought to
+the image's size a few classes at a time, so many class names fit in memory."""
 from typing import List, Optional, Tuple
 
 import torch
