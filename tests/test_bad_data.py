@@ -326,8 +326,9 @@ def test_demo_with_1000_class_names(rn_clip, photo, tmp_path, monkeypatch):
 
 
 def test_demo_chunks_equal_inference_model(rn_clip, photo, tmp_path):
-    """predict_labels, a few classes at a time, gives mmseg's labels: random
-    head outputs, so that every class wins somewhere."""
+    """predict_labels, a few classes at a time, gives mmseg's labels
+    (inference_model with mmseg's own post-processing, class_chunk=None):
+    random head outputs, so that every class wins somewhere."""
     from mmseg.apis import inference_model
     args = maskclip_demo.make_parser().parse_args(demo_args(
         str(photo / 'rgb.png'), 'x.png', rn_clip, str(tmp_path),
@@ -336,11 +337,12 @@ def test_demo_chunks_equal_inference_model(rn_clip, photo, tmp_path):
     logits = torch.randn(1, 7, 6, 8, generator=torch.Generator().manual_seed(0))
     model.decode_head.forward = lambda feats: logits
     img = cv2.imread(str(photo / 'rgb.png'))
+    model.test_cfg.class_chunk = None
     expected = inference_model(model, img).pred_sem_seg.data[0]
     assert expected.unique().numel() == 7
     for chunk in (2, 3, 64):
-        assert torch.equal(maskclip_demo.predict_labels(model, img, chunk),
-                           expected)
+        model.test_cfg.class_chunk = chunk
+        assert torch.equal(maskclip_demo.predict_labels(model, img), expected)
 
 
 def test_legend_with_many_classes_lists_those_present():

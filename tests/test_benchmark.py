@@ -1,5 +1,6 @@
-"""tools/benchmark.py: every mode measured, the text-cache switch really
-switches, the baseline and the reference pipeline in the same run."""
+"""tools/benchmark.py and denseclip.benchmark: every mode measured, the
+text-cache switch really switches, the baseline and the reference pipeline
+in the same run."""
 import copy
 import json
 
@@ -10,6 +11,10 @@ from denseclip_helpers import TOY_CONFIG, load_tool
 from mmengine.config import ConfigDict
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
+
+from denseclip.benchmark.inputs import image_metas
+from denseclip.benchmark.reference_pipeline import (as_ours, as_the_reference,
+                                                    reference_slide_inference)
 
 
 @pytest.fixture(scope='module')
@@ -78,25 +83,25 @@ def test_default_config_gets_the_fpn_baseline(bench):
         bench.parse_args([TOY_CONFIG, '--compile', '--warmup', '0'])
 
 
-def test_reference_pipeline_equals_mmseg_slide_inference(bench, rn_clip):
+def test_reference_pipeline_equals_mmseg_slide_inference(rn_clip):
     """The emulated reference (crops one by one, zero-padded and summed, text
     encoder per crop) computes what mmseg's slide_inference computes."""
     model = MODELS.build(tiny_denseclip_cfg(rn_clip.shape)).eval()
     model.test_cfg = ConfigDict(mode='slide', crop_size=(64, 64),
                                 stride=(43, 43))
     inputs = torch.randn(1, 3, 64, 100)
-    metas = bench.metas(64, 100, 1)
+    metas = image_metas(64, 100, 1)
     with torch.no_grad():
-        bench.as_the_reference(model)
-        reference = bench.reference_slide_inference(model, inputs,
-                                                    copy.deepcopy(metas))
-        bench.as_ours(model)
+        as_the_reference(model)
+        reference = reference_slide_inference(model, inputs,
+                                              copy.deepcopy(metas))
+        as_ours(model)
         mmseg = EncoderDecoder.slide_inference(model, inputs,
                                                copy.deepcopy(metas))
     torch.testing.assert_close(reference, mmseg, rtol=1e-5, atol=1e-6)
 
 
-def test_reference_switch(bench, rn_clip):
+def test_reference_switch(rn_clip):
     """As the reference: the whole text encoder on every forward; as ours
     again: once, then cached."""
     model = MODELS.build(tiny_denseclip_cfg(rn_clip.shape)).eval()
@@ -105,14 +110,14 @@ def test_reference_switch(bench, rn_clip):
     model.text_encoder.forward = lambda *a, **k: calls.append(1) or forward(
         *a, **k)
     inputs = torch.randn(1, 3, 64, 64)
-    metas = bench.metas(64, 64, 1)
+    metas = image_metas(64, 64, 1)
     with torch.no_grad():
-        bench.as_the_reference(model)
+        as_the_reference(model)
         assert not model.share_text_prefix
         for _ in range(3):
             model.inference(inputs, metas)
         assert len(calls) == 3
-        bench.as_ours(model)
+        as_ours(model)
         assert model.cache_text and model.share_text_prefix
         for _ in range(3):
             model.inference(inputs, metas)

@@ -2,7 +2,9 @@
 
 The image tower's type and shape are read from the file
 (:mod:`denseclip.models.clip_arch`), so ``maskclip_model_cfg('ViT-B-16.pt',
-['cat', 'sky'])`` is a ready mmseg ``EncoderDecoder`` config: the backbone
+['cat', 'sky'])`` is a ready ``TrainingFreeSegmentor`` config (mmseg's
+``EncoderDecoder``, labels brought to the image size 64 classes at a time,
+so that 1,000 names fit in memory): the backbone
 reads the file on first use (``require_clip_weights``), the head takes its
 projections and computes the class text embeddings from it.
 """
@@ -13,9 +15,11 @@ from mmengine.config import ConfigDict
 from ..clip_io import load_clip_checkpoint
 from ..models.clip_arch import clip_visual_cfg
 from ..models.clip_constants import CLIP_DATA_PREPROCESSOR
+from ..models.segmentors.training_free_segmentor import DEFAULT_CLASS_CHUNK
 from ..models.text.prompt_class_names import (ClassNamesSpec,
                                               resolve_class_names)
 from ..models.text.prompt_templates import TemplatesSpec
+
 
 def maskclip_model_cfg(clip_file: str,
                        class_names: ClassNamesSpec,
@@ -24,7 +28,8 @@ def maskclip_model_cfg(clip_file: str,
                        templates: TemplatesSpec = 'imagenet85',
                        text_encoder: Optional[dict] = None,
                        text_cache_dir: Optional[str] = None) -> ConfigDict:
-    """``EncoderDecoder`` config of MaskCLIP on the CLIP model in ``clip_file``.
+    """``TrainingFreeSegmentor`` config of MaskCLIP on the CLIP model in
+    ``clip_file``.
 
     Args:
         clip_file: an OpenAI CLIP file (any ResNet or ViT).
@@ -59,9 +64,9 @@ def maskclip_model_cfg(clip_file: str,
         pd_thresh=pd_thresh,
         align_corners=False)
     return ConfigDict(
-        type='EncoderDecoder',
+        type='TrainingFreeSegmentor',
         data_preprocessor=dict(CLIP_DATA_PREPROCESSOR),
         backbone=backbone,
         decode_head=head,
         train_cfg=dict(),
-        test_cfg=dict(mode='whole'))
+        test_cfg=dict(mode='whole', class_chunk=DEFAULT_CLASS_CHUNK))

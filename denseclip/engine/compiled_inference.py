@@ -31,6 +31,8 @@ def compile_for_inference(model: nn.Module,
                           channels_last: bool = False) -> nn.Module:
     """Run ``model``'s ``encode_decode`` (whole and slide inference, TTA) through
     a compiled function of tensors; returns the segmentor, changed in place.
+    A segmentor with ``head_logits`` (``TrainingFreeSegmentor``) gets the
+    compiled function there too.
 
     What is compiled is the network from image to decode-head logits at the
     head's resolution: ``decode_logits(inputs, text)`` for DenseCLIP (the
@@ -76,7 +78,7 @@ def compile_for_inference(model: nn.Module,
         mode != 'default') and device.type == 'cuda'
     first = [True]
 
-    def encode_decode(inputs: Tensor, batch_img_metas) -> Tensor:
+    def head_logits(inputs: Tensor) -> Tensor:
         text = text_input()
         if channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -93,7 +95,14 @@ def compile_for_inference(model: nn.Module,
             print_log(f'compiled inference ({mode}): first forward '
                       f'{time.perf_counter() - start:.1f} s (compilation)',
                       logger='current')
-        return segmentor.decode_head.predict_by_feat(logits, batch_img_metas)
+        return logits
+
+    def encode_decode(inputs: Tensor, batch_img_metas) -> Tensor:
+        return segmentor.decode_head.predict_by_feat(head_logits(inputs),
+                                                     batch_img_metas)
 
     segmentor.encode_decode = encode_decode
+    if hasattr(segmentor, 'head_logits'):
+        # TrainingFreeSegmentor's whole inference takes the head's logits
+        segmentor.head_logits = head_logits
     return segmentor

@@ -1,0 +1,8 @@
+"""Speed and peak memory of segmentors (``tools/benchmark.py``; docs/performance.md)."""
+from .memory import PeakMemory, held_bytes
+from .report import print_table, ratios
+from .run import benchmark_device
+from .settings import MODES, TEXT_CACHE_CHOICES, BenchmarkSettings
+
+__all__ = ['BenchmarkSettings', 'MODES', 'PeakMemory', 'TEXT_CACHE_CHOICES',
+           'benchmark_device', 'held_bytes', 'print_table', 'ratios']

@@ -1,0 +1,89 @@
+"""One benchmark run on one device: build the subjects, measure every mode."""
+import gc
+import os
+import os.path as osp
+import platform
+from typing import List, Optional, Tuple
+
+import torch
+
+from .memory import PeakMemory
+from .settings import BenchmarkSettings
+from .steps import inference_rows, train_row
+from .subjects import Subject, build_random_model
+from .timing import measure
+
+
+def load_average() -> Optional[float]:
+    """The 1-minute load average (other jobs competing for the cores)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+def benchmark_device(settings: BenchmarkSettings, device: torch.device,
+                     display_root: Optional[str] = None
+                     ) -> Tuple[List[dict], List[dict]]:
+    """Measure every mode of ``settings`` on ``device``: (model infos, rows).
+
+    The model and the baseline (if any) are measured in the same run, their
+    rows of a mode in turn. Configs under ``display_root`` are reported
+    relative to it.
+    """
+    memory = PeakMemory(device)
+    load_before = load_average()
+    subjects = []
+    for name, config, options in (('model', settings.config,
+                                   settings.cfg_options),
+                                  ('baseline', settings.baseline, None)):
+        if config is None:
+            continue
+        cfg, model = build_random_model(config, options, device)
+        subject = Subject(name, config, cfg, model)
+        if settings.compile or settings.amp or settings.channels_last:
+            from denseclip.engine.compiled_inference import \
+                compile_for_inference
+            compile_for_inference(model, mode=settings.compile,
+                                  amp=settings.amp,
+                                  channels_last=settings.channels_last)
+        subjects.append(subject)
+
+    def others_held(row):
+        return sum(s.held() for s in subjects if s.name != row['model'])
+
+    rows = []
+    for mode in settings.modes:
+        mode_rows = []
+        for subject in subjects:
+            if mode == 'train':
+                mode_rows.append(train_row(subject, settings, device))
+            else:
+                mode_rows += inference_rows(subject, mode, settings, device)
+        measure(mode_rows, settings.iters, settings.warmup, memory,
+                others_held)
+        rows += mode_rows
+    for row in rows:
+        del row['step']
+    device_name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
+                   else platform.processor() or platform.machine())
+    infos = []
+    for subject in subjects:
+        config = osp.abspath(subject.config)
+        if display_root and config.startswith(
+                osp.abspath(display_root) + os.sep):
+            config = osp.relpath(config, display_root)
+        model = subject.model
+        infos.append(dict(
+            name=subject.name, config=config, model=type(model).__name__,
+            params_m=sum(p.numel() for p in model.parameters()) / 1e6,
+            num_classes=model.num_classes, device=str(device),
+            device_name=device_name, threads=torch.get_num_threads(),
+            torch=torch.__version__,
+            cuda=torch.version.cuda if device.type == 'cuda' else None,
+            peak_resettable=memory.resettable,
+            load_average=(load_before, load_average()), amp=settings.amp,
+            compile=settings.compile, channels_last=settings.channels_last))
+    del subjects
+    gc.collect()
+    return infos, rows

@@ -1,0 +1,29 @@
+"""What one benchmark run measures (``tools/benchmark.py``'s options)."""
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+MODES = ('whole', 'slide', 'train')
+TEXT_CACHE_CHOICES = ('on', 'off', 'both')
+
+
+@dataclass
+class BenchmarkSettings:
+    """The configs to measure and how (see ``docs/performance.md``).
+
+    ``text_cache``: DenseCLIP inference with the cached text features
+    (``'on'``), as the reference runs it (``'off'``), or both rows.
+    ``compile``: a ``torch.compile`` mode for inference, or None.
+    """
+    config: str
+    baseline: Optional[str] = None
+    cfg_options: Optional[dict] = None
+    size: int = 512
+    modes: Sequence[str] = MODES
+    text_cache: str = 'both'
+    amp: bool = False
+    compile: Optional[str] = None
+    channels_last: bool = False
+    iters: int = 3
+    warmup: int = 1
+    batch: int = 1
+    train_batch: int = 2
