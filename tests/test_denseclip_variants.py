@@ -6,7 +6,7 @@ import torch
 from conftest import tiny_denseclip_cfg
 from mmengine.optim import build_optim_wrapper
 from mmseg.registry import MODELS
-from test_denseclip import make_samples
+from test_denseclip_segmentor import make_samples
 
 
 def train_steps(model, steps=3):
