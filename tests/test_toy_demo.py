@@ -3,6 +3,7 @@ import os.path as osp
 import re
 
 import pytest
+from conftest import copy_toy_files
 from denseclip_helpers import load_tool
 
 from denseclip.toy import files as toy_files
@@ -18,11 +19,14 @@ def test_a_run_needs_at_least_two_iterations(demo):
         demo.parse_args(['--iters', '1'])
 
 
-def test_fast_demo_end_to_end(demo, tmp_path, capsys):
+@pytest.mark.slow
+@pytest.mark.integration
+def test_fast_demo_end_to_end(demo, shared_toy_files, tmp_path, capsys):
     """Toy CLIP + toy data, 4 training iterations through tools/train.py,
     slide test through tools/test.py: checkpoint, painted predictions and the
     mIoU line (no score bar: 4 iterations learn nothing)."""
     work_dir = str(tmp_path / 'toy')
+    copy_toy_files(shared_toy_files, work_dir)  # written once per run
     result = demo.main(['--fast', '--work-dir', work_dir])
     out = capsys.readouterr().out
 
@@ -44,10 +48,14 @@ def test_fast_demo_end_to_end(demo, tmp_path, capsys):
     assert "mode='slide'" in dumped
 
 
-def test_fast_maskclip_demo_tests_without_training(demo, tmp_path, capsys):
+@pytest.mark.slow
+@pytest.mark.integration
+def test_fast_maskclip_demo_tests_without_training(demo, shared_toy_files,
+                                                   tmp_path, capsys):
     """MaskCLIP has nothing to train: the demo tests the config through
     tools/test.py without a checkpoint, on the trained toy CLIP."""
     work_dir = str(tmp_path / 'toy')
+    copy_toy_files(shared_toy_files, work_dir)  # written once per run
     config = osp.join(demo.REPO, 'configs', 'toy', 'maskclip_toy.py')
     result = demo.main(['--fast', '--work-dir', work_dir, '--config', config])
     out = capsys.readouterr().out
@@ -66,11 +74,15 @@ def test_fast_maskclip_demo_tests_without_training(demo, tmp_path, capsys):
     assert 'seed 0' in line and f'{result["metrics"]["mIoU"]:.2f}' in line
 
 
-def test_fast_maskclip_plus_demo_end_to_end(demo, tmp_path, capsys):
+@pytest.mark.slow
+@pytest.mark.integration
+def test_fast_maskclip_plus_demo_end_to_end(demo, shared_toy_files, tmp_path,
+                                            capsys):
     """The same toy files train MaskCLIP+ (teacher: MaskCLIP on the trained
     toy CLIP) for 4 iterations and test it: the whole annotation-free path
     on a CPU."""
     work_dir = str(tmp_path / 'toy')
+    copy_toy_files(shared_toy_files, work_dir)  # written once per run
     config = osp.join(demo.REPO, 'configs', 'toy', 'maskclip_plus_toy.py')
     result = demo.main(['--fast', '--work-dir', work_dir, '--config', config])
     out = capsys.readouterr().out

@@ -6,10 +6,12 @@ import os
 import os.path as osp
 
 import pytest
+from conftest import copy_toy_files
 
 from denseclip.toy import files as toy_files
 
 
+@pytest.mark.slow
 def test_toy_files_are_written_once_and_reused(tmp_path):
     work_dir = str(tmp_path / 'toy')
     first = toy_files.prepare_toy_files(work_dir)
@@ -52,6 +54,7 @@ def test_a_dataset_folder_not_written_by_the_demo_is_left_alone(tmp_path):
     assert mine.read_bytes() == b'user data'
 
 
+@pytest.mark.slow
 def test_trained_toy_clip_is_trained_once_and_reused(tmp_path, capsys):
     work_dir = str(tmp_path / 'toy')
     first = toy_files.prepare_trained_clip(work_dir, 'ViT', fast=True)
@@ -81,9 +84,11 @@ def test_trained_toy_clip_is_trained_once_and_reused(tmp_path, capsys):
         toy_files.prepare_trained_clip(work_dir, 'ResNet')
 
 
-def test_another_data_seed_writes_another_dataset(tmp_path):
+@pytest.mark.slow
+def test_another_data_seed_writes_another_dataset(shared_toy_files,
+                                                  tmp_path):
     work_dir = str(tmp_path / 'toy')
-    first = toy_files.prepare_toy_files(work_dir)
+    first = copy_toy_files(shared_toy_files, work_dir)
     image = osp.join(first.data_root, 'images', 'validation',
                      'ADE_val_00000001.jpg')
     before = open(image, 'rb').read()
