@@ -1,13 +1,18 @@
 # denseclip: every target installs what it needs into .venv first (idempotent).
 PY := .venv/bin/python
 
-.PHONY: install test demo benchmark
+.PHONY: install test test-quick demo benchmark
 
 install:
 	@bash tools/install.sh
 
+# the whole suite (CI runs this)
 test: install
 	$(PY) -m pytest -q tests
+
+# the edit loop: without the tests marked slow or integration (pytest.ini)
+test-quick: install
+	$(PY) -m pytest -q -m "not slow and not integration" tests
 
 # The embedded default: toy CLIP weights + toy ADE20K-layout dataset, train, slide-test, mIoU.
 demo: install

@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny CLIP checkpoints in OpenAI's formats."""
+"""Shared fixtures: tiny CLIP checkpoints in OpenAI's formats, and the toy
+demo's files (toy CLIP + toy ADE20K-layout dataset) written once per run."""
+import os
+import shutil
+
 import pytest
 import torch
 from mmengine.config import ConfigDict
@@ -6,7 +10,8 @@ from mmengine.config import ConfigDict
 import denseclip  # noqa: F401  (registers the modules)
 from mmseg.utils import register_all_modules
 from denseclip.toy.clip_model import (TOY_RESNET, TOY_VIT, build_openai_clip,
-                                write_clip_checkpoint)
+                                      write_clip_checkpoint)
+from denseclip.toy.files import ToyFiles, prepare_toy_files
 
 torch.set_num_threads(2)
 register_all_modules(init_default_scope=True)  # default scope 'mmseg'
@@ -41,6 +46,46 @@ def rn_clip(tmp_path_factory):
 def vit_clip(tmp_path_factory):
     """Toy ViT CLIP (patch 16, width 64, 2 layers, embed 32, 64px)."""
     return _make(tmp_path_factory, 'toy_vit', TOY_VIT, seed=1)
+
+
+def _tree(root):
+    """{relative path: (size, mtime)} of every file under ``root``."""
+    found = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            stat = os.stat(path)
+            found[os.path.relpath(path, root)] = (stat.st_size,
+                                                  stat.st_mtime_ns)
+    return found
+
+
+@pytest.fixture(scope='session')
+def shared_toy_files(tmp_path_factory) -> ToyFiles:
+    """The toy demo's files, written once for the whole run by
+    ``prepare_toy_files``: the random-weight toy CLIP and the toy
+    ADE20K-layout dataset (``denseclip.toy.files.DATA``). Read them, never
+    write into them (checked at the end of the run); a test that changes
+    them works on :func:`copy_toy_files`."""
+    work_dir = tmp_path_factory.mktemp('toy_files')
+    files = prepare_toy_files(str(work_dir))
+    before = _tree(work_dir)
+    yield files
+    after = _tree(work_dir)
+    changed = sorted(k for k in before.keys() | after.keys()
+                     if before.get(k) != after.get(k))
+    assert not changed, ('a test wrote into the shared toy files: '
+                         f'{changed[:5]}')
+
+
+def copy_toy_files(files: ToyFiles, work_dir) -> ToyFiles:
+    """A copy of the shared toy files in ``work_dir``, laid out as
+    ``prepare_toy_files`` writes them (which reuses them there)."""
+    shutil.copytree(os.path.dirname(os.path.dirname(files.clip_file)),
+                    str(work_dir))
+    copied = prepare_toy_files(str(work_dir))
+    assert copied.reused, 'the copy of the toy files was not reused'
+    return copied
 
 
 def rn_backbone_cfg(shape, **overrides):

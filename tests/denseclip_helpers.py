@@ -57,7 +57,8 @@ def newest_metrics(work_dir: str) -> Optional[Dict]:
         return json.load(f)
 
 
-def make_samples(n: int, h: int, w: int, num_classes: int, seed: int = 0):
+def make_samples(n: int, h: int, w: int, num_classes: int = 4,
+                 seed: int = 0):
     """``n`` SegDataSamples with random labels and ``h x w`` metainfo."""
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample

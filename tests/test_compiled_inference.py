@@ -17,6 +17,7 @@ def eval_model(rn_clip, **test_cfg):
     return model.eval()
 
 
+@pytest.mark.slow
 def test_torch_compile_default_mode_equal_predictions(rn_clip):
     """torch.compile (inductor, default mode) on the CPU: slide inference
     over 2 crops per image, the cached text features passed in."""

@@ -11,7 +11,8 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS, TRANSFORMS
 from mmseg.utils import register_all_modules
 
-from denseclip.toy.data import TOY_CLASSES, TOY_PALETTE, make_toy_dataset
+from denseclip.toy.data import TOY_CLASSES, TOY_PALETTE
+from denseclip.toy.files import DATA
 
 register_all_modules(init_default_scope=True)
 
@@ -176,6 +177,7 @@ def test_toy_config_matches_toy_files():
         lr_mult=0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path', DENSECLIP_CONFIGS, ids=config_id)
 def test_model_builds_and_runs(path):
     cfg = load(path)
@@ -214,18 +216,11 @@ def test_pipelines_build(path):
             TRANSFORMS.build(t)
 
 
-@pytest.fixture(scope='module')
-def ade_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('ade') / 'ADEChallengeData2016')
-    make_toy_dataset(root, 'ade', num_train=3, num_val=2)
-    return root
-
-
 @pytest.mark.parametrize('name', [
     'denseclip_fpn_r50_ade.py', 'denseclip_fpn_vit-b_ade_640.py',
     'toy/denseclip_toy.py'
 ])
-def test_pipelines_on_ade_layout(name, ade_root):
+def test_pipelines_on_ade_layout(name, shared_toy_files):
     """The datasets and pipelines read ADE20K's layout: labels reduced by one
     (0 -> 255), crops at the crop size, test images at the test scale with
     labels at the original size, 12 TTA views."""
@@ -236,13 +231,13 @@ def test_pipelines_on_ade_layout(name, ade_root):
 
     def dataset(loader, pipeline=None):
         data = cfg[loader].dataset.copy()
-        data.data_root = ade_root
+        data.data_root = shared_toy_files.data_root
         if pipeline is not None:
             data.pipeline = pipeline
         return DATASETS.build(data)
 
     train = dataset('train_dataloader')
-    assert len(train) == 3
+    assert len(train) == DATA['num_train']
     item = train[0]
     img = item['inputs']
     labels = item['data_samples'].gt_sem_seg.data

@@ -4,9 +4,9 @@ import copy
 import pytest
 import torch
 from conftest import tiny_denseclip_cfg
+from denseclip_helpers import make_samples
 from mmengine.optim import build_optim_wrapper
 from mmseg.registry import MODELS
-from test_denseclip import make_samples
 
 
 def train_steps(model, steps=3):

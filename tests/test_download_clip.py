@@ -401,6 +401,7 @@ def test_main_list(tmp_path, capsys):
     assert re.search(r'^RN50 .* -$', out, re.M)
 
 
+@pytest.mark.integration
 def test_script_runs_from_repo_root():
     # as users run it: `python tools/download_clip.py ...` from the repository root
     proc = subprocess.run([sys.executable, 'tools/download_clip.py', 'nope'],

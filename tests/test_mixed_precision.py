@@ -13,10 +13,9 @@ from mmengine.config import Config, ConfigDict
 from mmengine.optim import build_optim_wrapper
 from mmseg.registry import MODELS
 
-from denseclip.toy.files import prepare_toy_files
-from denseclip.toy.run_options import path_options, schedule_options
 from denseclip.engine.mixed_precision_optim_wrapper import (amp_dtype,
                                                             enable_amp)
+from denseclip.toy.run_options import path_options, schedule_options
 
 
 def test_dtype_per_device():
@@ -102,17 +101,20 @@ def test_float16_uses_a_loss_scaler_that_is_saved(rn_clip):
     assert other.loss_scaler.get_scale() == optim.loss_scaler.get_scale()
 
 
-def test_amp_toy_run_learns(tmp_path):
+@pytest.mark.slow
+@pytest.mark.integration
+def test_amp_toy_run_learns(shared_toy_files, tmp_path):
     """tools/train.py --amp on the toy config (bfloat16 autocast on the CPU),
     40 iterations of 4 images: the training loss falls by a third. (The
     full 600-iteration demo reaches the fp32 run's mIoU band:
-    docs/performance.md.)"""
-    files = prepare_toy_files(str(tmp_path / 'toy'))
+    docs/performance.md.) In a fresh interpreter: mmengine keeps one
+    visualizer per process, so in this one the losses (scalars.json) would
+    land in the work dir of the first run that made it."""
     iters = 40
     work_dir = str(tmp_path / 'train')
     proc = run_script(
         ['tools/train.py', TOY_CONFIG, '--amp', '--work-dir', work_dir,
-         '--cfg-options', *path_options(files),
+         '--cfg-options', *path_options(shared_toy_files),
          *schedule_options(iters, validate=False),
          'default_hooks.logger.interval=10',
          'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',

@@ -22,7 +22,6 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import HOOKS
 from tiny_runner import mmengine_log, runner_cfg, write_dataset
 
-from denseclip.toy.files import prepare_toy_files
 from denseclip.toy.run_options import path_options
 from denseclip.engine import (CheckpointFileError, find_resumable_checkpoint,
                               setup_train_run)
@@ -33,13 +32,12 @@ ITERS = 6
 
 
 @pytest.fixture(scope='module')
-def toy(tmp_path_factory):
-    files = prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
+def toy(shared_toy_files):
     # the config's pipeline (random resize, crop, flip, photometric
     # distortion; 2 workers), dropout, warm-up then poly lr; checkpoints every
     # 2 iterations (max_keep_ckpts=1 as in the config), every loss logged,
     # no validation (test_resumed_run_continues_the_random_streams has it)
-    return path_options(files) + [
+    return path_options(shared_toy_files) + [
         f'train_cfg.max_iters={ITERS}', f'train_cfg.val_begin={ITERS + 1}',
         'default_hooks.checkpoint.interval=2',
         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
@@ -111,6 +109,8 @@ def last_checkpoint(work_dir):
         return osp.basename(f.read().strip())
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_killed_run_resumes_with_the_same_losses(toy, tmp_path):
     ref_dir = str(tmp_path / 'uninterrupted')
     rc, out = train(ref_dir, toy)
@@ -220,6 +220,7 @@ def _run(data_root, work_dir, reliable, resume=False, die_at=None):
     return osp.join(work_dir, 'iter_6.pth')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('reliable', [True, False],
                          ids=['RandomStateHook', 'mmengine_alone'])
 def test_resumed_run_continues_the_random_streams(data_root, tmp_path,

@@ -163,6 +163,7 @@ def tiny_clip(tmp_path_factory):
     return model, untrained.eval(), path, lines
 
 
+@pytest.mark.slow
 def test_training_logs_its_progress(tiny_clip):
     *_, lines = tiny_clip
     assert len(lines) == TINY_STEPS // 10
@@ -170,6 +171,7 @@ def test_training_logs_its_progress(tiny_clip):
     assert 's left' in lines[0]
 
 
+@pytest.mark.slow
 def test_trained_clip_matches_images_with_their_captions(tiny_clip):
     """Retrieval among the 16 possible contents (chance 1/16): far above
     chance after training, near chance before."""
@@ -180,6 +182,7 @@ def test_trained_clip_matches_images_with_their_captions(tiny_clip):
     assert untrained_acc <= 0.2, untrained_acc
 
 
+@pytest.mark.slow
 def test_trained_clip_file_is_openai_format(tiny_clip):
     model, _, path, _ = tiny_clip
     archive = torch.jit.load(path, map_location='cpu')
@@ -195,6 +198,7 @@ def test_trained_clip_file_is_openai_format(tiny_clip):
     assert torch.allclose(logits, expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_maskclip_on_the_trained_clip_segments_without_labels(
         tiny_clip, tmp_path):
     """configs/toy/maskclip_toy.py through tools/test.py (no checkpoint) on
@@ -224,6 +228,7 @@ def test_maskclip_on_the_trained_clip_segments_without_labels(
     assert scores['trained'] >= scores['untrained'] + 15, scores
 
 
+@pytest.mark.slow
 def test_maskclip_plus_learns_from_the_trained_teacher_without_labels(
         tiny_clip, tmp_path):
     """configs/toy/maskclip_plus_toy.py, shortened (80 iterations of 8

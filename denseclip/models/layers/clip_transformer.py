@@ -77,7 +77,9 @@ class Transformer(nn.Module):
         self.width = width
         self.layers = layers
         self.causal = causal
-        rates = torch.linspace(0, drop_path_rate, layers).tolist()
+        # computed on the CPU: a model built under torch.device('meta') too
+        rates = torch.linspace(0, drop_path_rate, layers,
+                               device='cpu').tolist()
         self.resblocks = nn.Sequential(*[
             ResidualAttentionBlock(width, heads, rates[i])
             for i in range(layers)

@@ -14,7 +14,7 @@ and ``area_pixel_compute_source_index`` in float32, the same clamping), so
 the result equals ``F.interpolate`` up to float32 rounding (the two taps are
 summed in another order): measured at <= 1e-6 absolute on unit-scale logits,
 values and gradients, both ``align_corners``, up- and downsizing
-(``tests/test_loss_path.py``).
+(``tests/test_losses.py``).
 """
 import functools
 from typing import Sequence

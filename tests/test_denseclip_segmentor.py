@@ -4,26 +4,11 @@ import copy
 import pytest
 import torch
 from conftest import TOY_CLASS_NAMES, tiny_denseclip_cfg
+from denseclip_helpers import make_samples
 from mmengine.config import ConfigDict
 from mmengine.optim import build_optim_wrapper
 from mmengine.runner import load_checkpoint
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
-
-
-
-def make_samples(n, h, w, num_classes=4, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    samples = []
-    for _ in range(n):
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(
-            data=torch.randint(0, num_classes, (1, h, w), generator=gen))
-        sample.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w),
-                                 pad_shape=(h, w), padding_size=[0, 0, 0, 0]))
-        samples.append(sample)
-    return samples
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import torch
-from denseclip.toy.files import prepare_toy_files
 from denseclip.toy.run_options import path_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -54,10 +53,9 @@ def miou(out, mode):
 
 
 @pytest.fixture(scope='module')
-def toy_options(tmp_path_factory):
-    files = prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
+def toy_options(shared_toy_files):
     loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    return path_options(files) + [
+    return path_options(shared_toy_files) + [
         f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
         f'default_hooks.checkpoint.interval={ITERS}',
         'default_hooks.logger.interval=1', 'train_dataloader.batch_size=2',
@@ -69,6 +67,8 @@ def toy_options(tmp_path_factory):
         f'{loader}.persistent_workers=False' for loader in loaders]
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_two_cpu_processes_train_and_test_the_toy(toy_options, tmp_path):
     env = shell_env()
     # the situation of the bug report: torchrun is not on PATH
@@ -107,6 +107,7 @@ def test_two_cpu_processes_train_and_test_the_toy(toy_options, tmp_path):
     assert miou(out, 'test') == dist_miou == val_miou
 
 
+@pytest.mark.integration
 def test_a_missing_python_is_named(tmp_path):
     env = dict(shell_env(), PYTHON=str(tmp_path / 'no_python'))
     proc = subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '2'],
