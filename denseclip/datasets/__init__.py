@@ -1,6 +1,8 @@
+from .keep_undistorted import UNDISTORTED_KEY, KeepUndistortedImage
 from .mark_unlabeled import UNLABELED_INDEX, MarkUnlabeled
 
-__all__ = ['MarkUnlabeled', 'UNLABELED_INDEX']
+__all__ = ['KeepUndistortedImage', 'MarkUnlabeled', 'UNDISTORTED_KEY',
+           'UNLABELED_INDEX']
 
 # issue 9: bad data stops with the file named
 from .check_seg_labels import BadLabelError, CheckSegLabels  # noqa: E402
