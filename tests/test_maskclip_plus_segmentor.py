@@ -1,5 +1,6 @@
 """MaskCLIP+: pseudo labels from a frozen MaskCLIP teacher, zero-shot, self-training."""
 import copy
+import os.path as osp
 import re
 
 import numpy as np
@@ -279,3 +280,124 @@ def test_zero_shot_metric_reports_seen_unseen_and_harmonic_miou():
     assert metrics['mIoU'] == 62.5
     assert metrics['mIoU_seen'] == 75.0 and metrics['mIoU_unseen'] == 50.0
     assert metrics['hIoU'] == 60.0
+
+
+# ------------------------------------------------ a class must not collapse
+# (on toy data the recipe was not tuned on, self-training on the student's
+# own argmax over photometrically distorted crops lost a whole class; see
+# docs/maskclip_plus.md, "Why a class collapsed")
+def undistorted_samples(gt, raw):
+    """Samples carrying ``img_undistorted`` as KeepUndistortedImage leaves it
+    (HWC uint8, BGR as loaded), and the preprocessed undistorted batch."""
+    raw = raw.round()
+    samples = samples_with(gt)
+    for sample, image in zip(samples, raw):
+        sample.set_metainfo(dict(img_undistorted=image.flip(0).permute(
+            1, 2, 0).to(torch.uint8).numpy()))
+    return samples, normalise(raw, IMAGENET_MEAN, IMAGENET_STD)
+
+
+def test_keep_undistorted_image_transform():
+    transform = TRANSFORMS.build(dict(type='KeepUndistortedImage'))
+    image = np.random.default_rng(0).integers(0, 255, (5, 7, 3), np.uint8)
+    results = transform(dict(img=image))
+    assert results['img_undistorted'] is not image
+    np.testing.assert_array_equal(results['img_undistorted'], image)
+    distort = TRANSFORMS.build(dict(type='PhotoMetricDistortion'))
+    np.random.seed(0)
+    distorted = distort(results)
+    assert not np.array_equal(distorted['img'], image)
+    np.testing.assert_array_equal(distorted['img_undistorted'], image)
+
+
+@pytest.mark.parametrize('self_train', [False, True])
+def test_pseudo_labels_come_from_the_undistorted_crop(rn_clip, tmp_path,
+                                                      self_train):
+    """With KeepUndistortedImage the teacher (and, self-training, the student)
+    label the crop before PhotoMetricDistortion; the student trains on the
+    distorted one. Before, the labels were read from the distorted crop."""
+    model = build(rn_clip, tmp_path, self_train_from=1 if self_train else -1)
+    model.train()
+    gt = torch.full((2, 64, 64), U, dtype=torch.long)
+    gt[:, :4] = 255
+    raw = raw_images()
+    samples, undistorted = undistorted_samples(gt, raw)
+    torch.testing.assert_close(model.undistorted_inputs(undistorted, samples),
+                               undistorted)
+    distorted = normalise(255 - raw.round(), IMAGENET_MEAN, IMAGENET_STD)
+    metas = [s.metainfo for s in samples]
+    model.train_iter += int(self_train)  # as in loss(), which counts first
+    expected = model.pseudo_label(gt, undistorted, None, metas)
+    model.train_iter -= int(self_train)
+    # what reads the labels: the teacher, or the student's own features
+    name = 'extract_feat' if self_train else 'teacher_probabilities'
+    seen, read = [], getattr(model, name)
+    setattr(model, name, lambda x, *a: seen.append(x) or read(x, *a))
+    model.loss(distorted, samples)
+    labels = torch.stack([s.gt_sem_seg.data[0] for s in samples])
+    assert torch.equal(labels, expected)
+    assert any(torch.allclose(x, undistorted) for x in seen)
+    if self_train:  # one forward to train on the distorted crop, one to label
+        assert len(seen) == 2 and torch.allclose(seen[0], distorted)
+    else:
+        assert len(seen) == 1
+
+
+def test_undistorted_crops_must_fit_the_batch(rn_clip, tmp_path):
+    model = build(rn_clip, tmp_path)
+    gt = torch.full((2, 64, 64), U, dtype=torch.long)
+    samples, inputs = undistorted_samples(gt, raw_images())
+    with pytest.raises(RuntimeError, match='larger than the batch'):
+        model.undistorted_inputs(inputs[..., :32], samples)
+    del samples[1].img_undistorted
+    with pytest.raises(RuntimeError, match='some samples of the batch'):
+        model.undistorted_inputs(inputs, samples)
+
+
+def test_toy_recipe_labels_undistorted_crops_with_agreement():
+    """configs/toy/maskclip_plus_toy.py keeps the crop before the colour
+    change, packs it, shifts hue little, and self-trains only where the
+    teacher agrees."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(
+        osp.abspath(__file__))), 'configs/toy/maskclip_plus_toy.py'))
+    types = [t['type'] for t in cfg.train_pipeline]
+    keep = types.index('KeepUndistortedImage')
+    assert types[keep + 1] == 'PhotoMetricDistortion'
+    assert types.index('RandomCrop') < keep
+    pack = cfg.train_pipeline[types.index('PackSegInputs')]
+    assert 'img_undistorted' in pack['meta_keys']
+    assert cfg.train_pipeline[keep + 1]['hue_delta'] <= 4
+    assert cfg.model.self_train_agreement is True
+
+
+def test_self_training_with_agreement_never_labels_against_the_teacher(
+        rn_clip, tmp_path):
+    """self_train_agreement: a self-training label stands only where the
+    teacher gives the same class; elsewhere the pixel is ignored. A student
+    that has come to paint one class over another's pixels (the collapse of
+    issue 13) gets no label that reinforces it; without agreement it does."""
+    gt = torch.full((2, 64, 64), U, dtype=torch.long)
+    gt[:, :4] = 255
+    teacher = torch.zeros(2, 4, 64, 64)
+    teacher[:, 1, :, :32] = 1  # the teacher: class 1 left, class 2 right
+    teacher[:, 2, :, 32:] = 1
+    student = torch.zeros(2, 4, 16, 16)
+    student[:, 1] = 5  # the student: class 1 everywhere
+    student[:, 0, :2, :2] = 9  # and class 0 in a corner
+    inputs = normalise(raw_images(), IMAGENET_MEAN, IMAGENET_STD)
+    metas = [s.metainfo for s in samples_with(gt)]
+    labels = {}
+    for agreement in (False, True):
+        model = build(rn_clip, tmp_path, self_train_from=1,
+                      self_train_agreement=agreement)
+        model.teacher_probabilities = lambda *args: teacher
+        model.train_iter += 1
+        labels[agreement] = model.pseudo_label(gt, inputs, student, metas)
+    free, agreed = labels[False], labels[True]
+    assert (free[:, 4:, 32:] == 1).all()  # the old way: class 2 is gone
+    assert (agreed[:, 4:, 32:] == 255).all()  # now: ignored, not relabelled
+    assert (agreed[:, 12:, :28] == 1).all()  # agreed pixels keep the label
+    assert (agreed[:, 4:6, :6] == 255).all()  # the student's corner: ignored
+    assert (agreed[:, :4] == 255).all()
+    assert set(agreed.unique().tolist()) == {1, 255}

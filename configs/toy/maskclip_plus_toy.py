@@ -42,6 +42,10 @@ model = dict(
     teacher=teacher,
     unseen_classes=None,  # annotation-free: every class is pseudo-labelled
     self_train_from=200,
+    # self-training keeps a label only where the teacher agrees: without it
+    # a student that had begun to paint a thin class as background confirmed
+    # itself until the class was gone (docs/maskclip_plus.md)
+    self_train_agreement=True,
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 
@@ -57,10 +61,22 @@ train_pipeline = [
     # this range after issue 10's loss-path changes)
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.5),
          keep_ratio=True),
+    # cat_max_ratio does nothing here (as in the reference's annotation-free
+    # configs): MarkUnlabeled left one category, 254, so every crop fails the
+    # check and the tenth random crop is taken
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
+    # the toy's classes are colours: the default hue shift (up to 36 degrees)
+    # turns a red disc orange and a yellow ring greenish, so it is kept at 8
+    # degrees here. The teacher (and the self-training student) label the
+    # crop as it was before the distortion; the student learns from the
+    # distorted one (docs/maskclip_plus.md)
+    dict(type='KeepUndistortedImage'),
+    dict(type='PhotoMetricDistortion', hue_delta=4),
+    dict(type='PackSegInputs',
+         meta_keys=('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
+                    'pad_shape', 'scale_factor', 'flip', 'flip_direction',
+                    'reduce_zero_label', 'img_undistorted')),
 ]
 train_dataloader = dict(
     batch_size=8, num_workers=2, persistent_workers=True,

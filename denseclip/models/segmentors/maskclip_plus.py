@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
@@ -13,6 +14,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 from torch import Tensor
 
+from ...datasets.keep_undistorted import UNDISTORTED_KEY
 from ...datasets.mark_unlabeled import UNLABELED_INDEX
 from ..clip_constants import CLIP_MEAN, CLIP_STD
 from ..losses import head_loss_by_feat
@@ -47,6 +49,7 @@ def assign_pseudo_labels(gt: Tensor,
     ``classes`` (``[N]`` label indices). Each unlabeled pixel takes the
     candidate of highest probability; where that probability, renormalised
     over the candidates, is below ``conf_thresh`` it is ignored instead.
+
     Labelled and ignored pixels are left as they are.
     """
     probs = probs.clamp_min(0)
@@ -71,7 +74,11 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
       same augmented batch, argmax over the candidate classes, pixels below
       ``conf_thresh`` ignored;
     * from iteration ``self_train_from`` on (self-training): by the student's
-      own predictions (detached), likewise.
+      own predictions (detached), likewise; with ``self_train_agreement``
+      only where the teacher gives the same class (elsewhere ignored);
+    * when the train pipeline keeps the crop before photometric distortion
+      (``KeepUndistortedImage``, packed as ``img_undistorted``), the labels
+      are read from that crop, and the student trains on the distorted one.
 
     Settings:
 
@@ -96,6 +103,9 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
             for all (annotation-free).
         self_train_from: first iteration (1-based) of self-training; -1: never.
         conf_thresh: minimum pseudo-label probability among the candidates.
+        self_train_agreement: self-training labels stand only where the
+            teacher agrees; a student drifting onto another class's pixels
+            gets no label that confirms the drift.
         unlabeled_index: the value ``MarkUnlabeled`` writes.
         teacher_mean, teacher_std: normalisation the teacher expects (CLIP's);
             inputs are re-normalised from the student's data preprocessor.
@@ -112,6 +122,7 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
                  unseen_classes: Optional[Sequence[int]] = None,
                  self_train_from: int = -1,
                  conf_thresh: float = 0.,
+                 self_train_agreement: bool = False,
                  unlabeled_index: int = UNLABELED_INDEX,
                  teacher_mean: Sequence[float] = CLIP_MEAN,
                  teacher_std: Sequence[float] = CLIP_STD,
@@ -141,6 +152,7 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
                              persistent=False)
         self.self_train_from = self_train_from
         self.conf_thresh = conf_thresh
+        self.self_train_agreement = self_train_agreement
         self.unlabeled_index = unlabeled_index
         self.register_buffer('teacher_mean',
                              torch.tensor(teacher_mean).view(1, -1, 1, 1),
@@ -212,23 +224,87 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
         output = self.teacher.encode_decode(inputs, batch_img_metas)
         return self.teacher.decode_head.probabilities(output)
 
-    def pseudo_label(self, gt: Tensor, inputs: Tensor, seg_logits: Tensor,
+    def pseudo_label(self, gt: Tensor, inputs: Tensor,
+                     seg_logits: Optional[Tensor],
                      batch_img_metas: List[dict]) -> Tensor:
-        """Fill the unlabeled pixels of ``gt`` ``[B, H, W]`` (teacher or self)."""
+        """Fill the unlabeled pixels of ``gt`` ``[B, H, W]`` (teacher or self).
+
+        ``inputs`` is the batch the labels are read from, ``seg_logits`` the
+        student's logits on it (None: computed here, without gradients).
+        """
         if self.self_training:
+            if seg_logits is None:
+                with torch.no_grad():
+                    seg_logits = self.decode_head.forward(
+                        self.extract_feat(inputs))
             probs = F.softmax(
                 resize(seg_logits.detach(), size=gt.shape[1:],
                        mode='bilinear', align_corners=self.align_corners),
                 dim=1)[:, self.unseen_classes]
-        else:
-            probs = self.teacher_probabilities(inputs, batch_img_metas)
-            probs = resize(probs, size=gt.shape[1:], mode='bilinear',
-                           align_corners=self.align_corners)
-            probs = probs[:, self.unseen_classes - self.teacher_offset]
+            labels = self._assign(gt, probs)
+            if self.self_train_agreement:
+                teacher = self._assign(
+                    gt, self._teacher_candidate_probs(gt, inputs,
+                                                      batch_img_metas))
+                labels = torch.where(
+                    labels == teacher, labels,
+                    torch.full_like(labels, self.decode_head.ignore_index))
+                labels = torch.where(gt == self.unlabeled_index, labels, gt)
+            return labels
+        return self._assign(
+            gt, self._teacher_candidate_probs(gt, inputs, batch_img_metas))
+
+    def _teacher_candidate_probs(self, gt: Tensor, inputs: Tensor,
+                                 batch_img_metas: List[dict]) -> Tensor:
+        probs = self.teacher_probabilities(inputs, batch_img_metas)
+        probs = resize(probs, size=gt.shape[1:], mode='bilinear',
+                       align_corners=self.align_corners)
+        return probs[:, self.unseen_classes - self.teacher_offset]
+
+    def _assign(self, gt: Tensor, probs: Tensor) -> Tensor:
         return assign_pseudo_labels(gt, probs, self.unseen_classes,
                                     self.unlabeled_index,
                                     self.decode_head.ignore_index,
                                     self.conf_thresh)
+
+    def undistorted_inputs(self, inputs: Tensor,
+                           data_samples) -> Optional[Tensor]:
+        """The batch before photometric distortion, preprocessed as ``inputs``.
+
+        From the ``img_undistorted`` crops that ``KeepUndistortedImage`` put in
+        the samples' metainfo (None when there are none): channel order,
+        normalisation and padding of the student's data preprocessor.
+        """
+        images = [s.metainfo.get(UNDISTORTED_KEY) for s in data_samples]
+        if all(img is None for img in images):
+            return None
+        if any(img is None for img in images):
+            raise RuntimeError(
+                f'MaskClipPlus: some samples of the batch carry '
+                f'{UNDISTORTED_KEY} and some do not; every train sample must '
+                f'pass KeepUndistortedImage')
+        pre = self.data_preprocessor
+        views = []
+        for img in images:
+            view = torch.from_numpy(np.ascontiguousarray(img))
+            view = view[None] if view.ndim == 2 else view.permute(2, 0, 1)
+            view = view.to(inputs.device, inputs.dtype)
+            if getattr(pre, 'channel_conversion', False) and \
+                    view.shape[0] == 3:
+                view = view[[2, 1, 0]]
+            if getattr(pre, '_enable_normalize', False):
+                view = (view - pre.mean) / pre.std
+            height, width = view.shape[-2:]
+            if height > inputs.shape[-2] or width > inputs.shape[-1]:
+                raise RuntimeError(
+                    f'MaskClipPlus: the {UNDISTORTED_KEY} crop is '
+                    f'{height}x{width}, larger than the batch '
+                    f'{tuple(inputs.shape[-2:])}: put KeepUndistortedImage '
+                    f'after every transform that resizes or crops')
+            views.append(F.pad(view, (0, inputs.shape[-1] - width, 0,
+                                      inputs.shape[-2] - height),
+                               value=getattr(pre, 'pad_val', 0)))
+        return torch.stack(views)
 
     def loss(self, inputs: Tensor, data_samples) -> Dict[str, Tensor]:
         self.train_iter += 1
@@ -241,7 +317,11 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
         self._check_no_leak(gt)
         if (gt == self.unlabeled_index).any():
             metas = [s.metainfo for s in data_samples]
-            gt = self.pseudo_label(gt, inputs, seg_logits, metas)
+            undistorted = self.undistorted_inputs(inputs, data_samples)
+            if undistorted is None:
+                gt = self.pseudo_label(gt, inputs, seg_logits, metas)
+            else:
+                gt = self.pseudo_label(gt, undistorted, None, metas)
         for sample, labels in zip(data_samples, gt):
             sample.gt_sem_seg = PixelData(data=labels[None])
         losses = add_prefix(
