@@ -267,12 +267,14 @@ DEMO_RESNET = dict(embed_dim=64, image_resolution=128,
                    transformer_heads=4, transformer_layers=2)
 # The toy CLIPs trained contrastively for MaskCLIP (denseclip.toy.clip_training):
 # 64px images; a ResNet whose last stage sees 2x2 positions, a ViT of 8px
-# patches; both with a 2-layer width-64 text tower of 4 heads.
+# patches (8x8 tokens) and 3 blocks, so that its last block reads features
+# that earlier blocks have already mixed, as in a real CLIP ViT; both with a
+# 2-layer width-64 text tower of 4 heads.
 TRAINED_RESNET = dict(embed_dim=64, image_resolution=64,
                       vision_layers=(1, 1, 1, 1), vision_width=16,
                       context_length=77, transformer_width=64,
                       transformer_heads=4, transformer_layers=2)
-TRAINED_VIT = dict(embed_dim=64, image_resolution=64, vision_layers=1,
+TRAINED_VIT = dict(embed_dim=64, image_resolution=64, vision_layers=3,
                    vision_width=128, vision_patch_size=8, context_length=77,
                    transformer_width=64, transformer_heads=4,
                    transformer_layers=2)
