@@ -9,7 +9,8 @@ The trained toy ViT CLIP (``TOY_CLIP_RECIPES['ViT']``, trained once and
 cached as ``tools/toy_demo.py`` does; ``--clip`` another file of the same
 shape) and, for each data seed, the toy dataset generated from it; then each
 method's toy config (``configs/toy/{maskclip,sclip,clearclip,naclip}_vit_toy.py``:
-the same CLIP, only the last block and the method's settings differ) through
+the same CLIP, only the last block and the method's settings differ; and
+MaskCLIP without the residual and the FFN, as ClearCLIP's code runs it) through
 mmengine's test loop on the validation split, without and with PAMR (when
 the training-free segmentor has it). Prints one markdown table (mIoU per
 method and data seed, and the CLIP's caption retrieval), optionally a CSV,
@@ -30,9 +31,18 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 METHODS = ('MaskCLIP', 'SCLIP', 'ClearCLIP', 'NACLIP')
+# MaskCLIP as ClearCLIP's code runs it: the value path alone, which tells
+# what the residual and the FFN do apart from the kind of attention
+PLAIN_MASKCLIP = 'MaskCLIP w/o residual, FFN'
+ROWS = METHODS[:1] + (PLAIN_MASKCLIP, ) + METHODS[1:]
 CONFIGS = {
     name: osp.join(REPO, 'configs', 'toy', f'{name.lower()}_vit_toy.py')
     for name in METHODS
+}
+CONFIGS[PLAIN_MASKCLIP] = CONFIGS['MaskCLIP']
+ROW_OPTIONS = {
+    PLAIN_MASKCLIP: {'model.backbone.dense_last_block.residual': False,
+                     'model.backbone.dense_last_block.ffn': False}
 }
 # NACLIP's default refinement (10 iterations, dilations 8 and 16)
 PAMR = dict(type='PAMR', num_iter=10, dilations=(8, 16))
@@ -96,7 +106,7 @@ def markdown_table(results: Dict[tuple, float], seeds: Sequence[int],
     lines = ['| method | ' + ' | '.join(f'data seed {s}' for s in seeds) +
              ' | mean |', '|---|' + '---|' * (len(seeds) + 1)]
     for pamr in pamr_rows:
-        for method in METHODS:
+        for method in ROWS:
             values = [results[(method, pamr, s)] for s in seeds]
             lines.append(f'| {method}{" + PAMR" if pamr else ""} | ' +
                          ' | '.join(f'{v:.1f}' for v in values) +
@@ -149,14 +159,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     for seed in args.data_seeds:
         files = prepare_toy_files(work_dir, seed)
         for pamr in pamr_rows:
-            for method in METHODS:
+            for method in ROWS:
                 t = time.time()
                 metrics = test_method(
                     CONFIGS[method], clip_file, files.data_root,
                     osp.join(work_dir, 'method_table', f'seed{seed}'), pamr,
-                    args.cfg_options)
+                    dict(ROW_OPTIONS.get(method, {}), **args.cfg_options))
                 results[(method, pamr, seed)] = metrics['mIoU']
-                print(f'seed {seed}  {method:9s} {"+ PAMR" if pamr else "":6s}'
+                print(f'seed {seed}  {method:26s} {"+ PAMR" if pamr else "":6s}'
                       f' mIoU {metrics["mIoU"]:5.1f}  aAcc '
                       f'{metrics["aAcc"]:5.1f}  ({time.time() - t:.0f} s)',
                       flush=True)
