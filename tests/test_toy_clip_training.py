@@ -7,7 +7,6 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from denseclip_helpers import load_tool
 from mmengine.config import Config
 

@@ -1,4 +1,4 @@
-"""Measure MaskCLIP, SCLIP, ClearCLIP and NACLIP on the toy ViT CLIP (``make toy-method-table``).
+"""MaskCLIP, SCLIP, ClearCLIP, NACLIP on the toy ViT CLIP (toy-method-table).
 
     python tools/toy_method_table.py [--work-dir work_dirs/toy]
                                      [--data-seeds 0 1] [--no-pamr]
@@ -8,14 +8,15 @@
 The trained toy ViT CLIP (``TOY_CLIP_RECIPES['ViT']``, trained once and
 cached as ``tools/toy_demo.py`` does; ``--clip`` another file of the same
 shape) and, for each data seed, the toy dataset generated from it; then each
-method's toy config (``configs/toy/{maskclip,sclip,clearclip,naclip}_vit_toy.py``:
-the same CLIP, only the last block and the method's settings differ; and
-MaskCLIP without the residual and the FFN, as ClearCLIP's code runs it) through
-mmengine's test loop on the validation split, without and with PAMR (when
-the training-free segmentor has it). Prints one markdown table (mIoU per
-method and data seed, and the CLIP's caption retrieval), optionally a CSV,
-and returns the numbers. ``--cfg-options`` applies to every config (another
-test scale, slide inference, ...).
+method's toy config (``configs/toy/<method>_vit_toy.py`` for maskclip,
+sclip, clearclip, naclip: the same CLIP, only the last block and the
+method's settings differ; and MaskCLIP without the residual and the FFN, as
+ClearCLIP's code runs it) through mmengine's test loop on the validation
+split, without and with PAMR (when the training-free segmentor has it).
+Prints one markdown table (mIoU per method and data seed, and the CLIP's
+caption retrieval), optionally a CSV, and returns the numbers.
+``--cfg-options`` applies to every config (another test scale, slide
+inference, ...).
 """
 import argparse
 import contextlib
@@ -166,8 +167,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                     osp.join(work_dir, 'method_table', f'seed{seed}'), pamr,
                     dict(ROW_OPTIONS.get(method, {}), **args.cfg_options))
                 results[(method, pamr, seed)] = metrics['mIoU']
-                print(f'seed {seed}  {method:26s} {"+ PAMR" if pamr else "":6s}'
-                      f' mIoU {metrics["mIoU"]:5.1f}  aAcc '
+                pamr_note = '+ PAMR' if pamr else ''
+                print(f'seed {seed}  {method:26s} {pamr_note:6s} mIoU'
+                      f' {metrics["mIoU"]:5.1f}  aAcc '
                       f'{metrics["aAcc"]:5.1f}  ({time.time() - t:.0f} s)',
                       flush=True)
     table = markdown_table(results, args.data_seeds, pamr_rows, retrieval,
