@@ -286,6 +286,7 @@ def test_maskclip_plus_learns_from_the_trained_teacher_without_labels(
     annotations = osp.join(root, 'annotations', 'validation')
     ious = {name: per_class_iou(str(tmp_path / f'{name}_out'), annotations)
             for name in ('student', 'teacher')}
+    print('mIoU', scores, 'per-class IoU', ious)  # shown with pytest -rP
     assert len(ious['student']) == len(TOY_CLASSES)
     assert all(s >= t / 2 for s, t in zip(ious['student'], ious['teacher'])), ious
 
