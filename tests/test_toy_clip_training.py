@@ -234,9 +234,8 @@ def test_maskclip_plus_learns_from_the_trained_teacher_without_labels(
     """configs/toy/maskclip_plus_toy.py, shortened (80 iterations of 8
     crops, self-training from 60), with MaskCLIP on the suite's toy CLIP as
     its frozen teacher: no ground-truth class reaches training, yet the
-    student segments the validation split far above chance (about 20), close
-    to its teacher (the full run beats it: docs/maskclip_plus.md), and keeps
-    every class: none falls below half its teacher IoU (a class collapsing
+    student segments the validation split far above chance (about 20) and
+    above its teacher (docs/maskclip_plus.md), and keeps every class: none falls below half its teacher IoU (a class collapsing
     into the background is how the recipe failed on unseen data)."""
     _, _, clip, _ = tiny_clip
     root = str(tmp_path / 'ade')
@@ -282,7 +281,8 @@ def test_maskclip_plus_learns_from_the_trained_teacher_without_labels(
          f'model.decode_head.text_cache_dir={tmp_path / "cache"}'])
     scores = dict(student=student['mIoU'], teacher=teacher['mIoU'])
     assert scores['student'] >= 50, scores
-    assert scores['student'] >= scores['teacher'] - 5, scores
+    # measured 87.4 against 65.5 (the recipe before: 59.8 against 65.5)
+    assert scores['student'] >= scores['teacher'] + 5, scores
     annotations = osp.join(root, 'annotations', 'validation')
     ious = {name: per_class_iou(str(tmp_path / f'{name}_out'), annotations)
             for name in ('student', 'teacher')}
