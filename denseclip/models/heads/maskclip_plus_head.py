@@ -41,7 +41,7 @@ class TextEmbeddingClassifier(nn.Module):
 
 @MODELS.register_module()
 class MaskClipPlusHead(SeparableLossHeadMixin, BaseDecodeHead):
-    """Any mmseg decode head whose classifier is the frozen class text embeddings.
+    """Any mmseg decode head, classifying with the frozen text embeddings.
 
     ``decode_module`` (``ASPPV2Head``, ``DepthwiseSeparableASPPHead`` ...)
     gets this head's ``in_channels``, ``channels``, ``num_classes``,

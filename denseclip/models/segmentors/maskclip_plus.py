@@ -100,6 +100,11 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
                  distill_weight: float = 1.,
                  distill_labeled: bool = True,
                  **kwargs):
+        if distill and self_train_from >= 0:
+            raise ValueError(
+                f'MaskClipPlus: distill=True replaces pseudo labels, '
+                f'self-training included; set self_train_from=-1 (got '
+                f'{self_train_from})')
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
         teacher_model = MODELS.build(teacher_model_cfg(teacher))
         teacher_model.requires_grad_(False)
@@ -133,11 +138,6 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
         self.register_buffer('teacher_std',
                              torch.tensor(teacher_std).view(1, -1, 1, 1),
                              persistent=False)
-        if distill and self_train_from >= 0:
-            raise ValueError(
-                f'MaskClipPlus: distill=True replaces pseudo labels, '
-                f'self-training included; set self_train_from=-1 (got '
-                f'{self_train_from})')
         self.distill = distill
         self.distill_weight = distill_weight
         self.distill_labeled = distill_labeled

@@ -1,4 +1,4 @@
-"""The MaskCLIP reference's MaskCLIP+ checkpoints (mmseg 0.x) in our key layout.
+"""The MaskCLIP reference's MaskCLIP+ checkpoints (mmseg 0.x) in our layout.
 
 Its ``decode_head`` holds the teacher (``clip.*`` and the projections), the
 student (``decode_module.*``, named as ours), the class embeddings and an
