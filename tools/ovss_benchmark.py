@@ -461,6 +461,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     os.makedirs(args.work_dir, exist_ok=True)
     results_path = osp.join(args.work_dir, f'{RESULTS}.json')
     results = load_results(results_path, run_settings(args))
+    write_json_atomic(results_path, results)  # the work dir is this run's
     cells = results['cells']
     plan = plan_benchmarks(args)
     notes: Dict[str, str] = {}
