@@ -2,6 +2,7 @@
 <method>): each carries its paper's settings (values, read off the
 references' configs: docs/ovss.md), the default-protocol variants carry the
 project's default, and every model builds."""
+import argparse
 import glob
 import os.path as osp
 
@@ -87,6 +88,31 @@ PAPER = {
         cityscapes=_settings(560, SLIDE, 40.0, 0.0, PAMR, 'cityscapes.txt'),
         ade20k=_settings(336, SLIDE, 40.0, 0.0, PAMR, 'ade20k.txt')),
 }
+
+
+def tiny_options(clip):
+    """``--cfg-options`` that shrink the configs' ViT-B/16 to the toy ViT
+    CLIP of the tests (patch 16, width 64, 2 blocks, embedding 32, a text
+    tower of 4 heads), with one template and images of short side 64: for
+    tests of the code paths, not of the numbers."""
+    shape = clip.shape
+    return [
+        f'model.backbone.input_resolution={shape["image_resolution"]}',
+        f'model.backbone.width={shape["vision_width"]}',
+        f'model.backbone.layers={shape["vision_layers"]}',
+        'model.backbone.heads=1',
+        f'model.backbone.output_dim={shape["embed_dim"]}',
+        f'model.backbone.pretrained={clip.jit}',
+        f'model.decode_head.in_channels={shape["vision_width"]}',
+        f'model.decode_head.text_channels={shape["embed_dim"]}',
+        f'model.decode_head.clip_pretrained={clip.jit}',
+        f'model.decode_head.text_encoder.transformer_heads='
+        f'{shape["transformer_heads"]}',
+        'model.decode_head.text_cache=False',
+        'model.decode_head.templates=single',
+        'test_dataloader.dataset.pipeline.1.scale=(2048,64)',
+        'test_dataloader.num_workers=0',
+    ]
 
 
 def config_file(method, benchmark, default=False):
@@ -231,3 +257,33 @@ def test_every_config_builds_on_the_meta_device(path):
     if model.pamr is not None:
         assert (model.pamr.num_iter, tuple(model.pamr.dilations)) == (10,
                                                                      (8, 16))
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_tiny_model_of_each_method_predicts_the_benchmarks_labels(
+        method, vit_clip):
+    """VOC21's published config (NACLIP: whole image and PAMR; the others
+    slide windows) on the toy ViT CLIP: labels of the image's size, among
+    the 21 classes."""
+    from mmengine.config import DictAction
+    from mmseg.structures import SegDataSample
+    cfg = Config.fromfile(config_file(method, 'voc21'))
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(
+        ['--cfg-options'] + tiny_options(vit_clip)).cfg_options)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    assert model.decode_head.text_embeddings.shape[1] == 32
+    image = torch.randint(0, 256, (3, 64, 85), dtype=torch.uint8)
+    sample = SegDataSample(metainfo=dict(
+        ori_shape=(30, 40), img_shape=(64, 85), pad_shape=(64, 85),
+        padding_size=[0, 0, 0, 0]))
+    data = model.data_preprocessor(dict(inputs=[image],
+                                        data_samples=[sample]))
+    with torch.no_grad():
+        (result, ) = model.predict(data['inputs'], data['data_samples'])
+    labels = result.pred_sem_seg.data
+    assert labels.shape == (1, 30, 40)
+    assert 0 <= int(labels.min()) and int(labels.max()) < 21

@@ -43,6 +43,7 @@ import platform
 import sys
 import time
 import traceback
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Dict, List, Optional, Sequence, Tuple
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -159,10 +160,9 @@ def run_options(args: argparse.Namespace, data_root: str) -> List[str]:
     return options + list(args.cfg_options)
 
 
-def load_config(path: str, options: Sequence[str]):
-    """The config as ``tools/test.py`` will run it (options merged)."""
-    from mmengine.config import Config, DictAction
-    cfg = Config.fromfile(path)
+def merge_options(cfg, options: Sequence[str]):
+    """``cfg`` with ``options`` merged as ``tools/test.py`` merges them."""
+    from mmengine.config import DictAction
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parsed = parser.parse_args(['--cfg-options'] + list(options))
@@ -170,11 +170,9 @@ def load_config(path: str, options: Sequence[str]):
     return cfg
 
 
-def data_root_of(path: str, data_root: str) -> str:
-    """The config's data root with its leading ``data/`` replaced by
+def moved_data_root(root: str, data_root: str) -> str:
+    """A config's data root with its leading ``data/`` replaced by
     ``data_root``."""
-    from mmengine.config import Config
-    root = Config.fromfile(path).test_dataloader.dataset.data_root
     relative = osp.relpath(root, 'data')
     return root if relative.startswith('..') else osp.normpath(
         osp.join(data_root, relative))
@@ -306,7 +304,8 @@ def device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     cpu = platform.processor() or platform.machine()
-    return f'CPU {cpu}, {torch.get_num_threads()} threads'
+    threads = torch.get_num_threads()
+    return f'CPU {cpu}, {threads} thread{"s" if threads > 1 else ""}'
 
 
 # ---------------------------------------------------------- results file
@@ -338,9 +337,12 @@ def load_results(path: str, settings: Dict) -> Dict:
 
 # ---------------------------------------------------------------- outputs
 def _fmt(value: Optional[float], sign: bool = False) -> str:
+    """Two decimals, halves rounded up (42.455 -> 42.46, as published)."""
     if value is None:
         return '–'
-    return f'{value:+.2f}' if sign else f'{value:.2f}'
+    rounded = Decimal(repr(round(value, 6))).quantize(Decimal('0.01'),
+                                                     ROUND_HALF_UP)
+    return f'{rounded:+.2f}' if sign else f'{rounded:.2f}'
 
 
 def _mean(values: Sequence[float]) -> Optional[float]:
@@ -442,11 +444,14 @@ def write_outputs(args: argparse.Namespace, results: Dict,
 def plan_benchmarks(args: argparse.Namespace) -> Dict[str, Dict]:
     """Each benchmark's config (path, options, the config as it will run,
     its settings key, PAMR on or off)."""
+    from mmengine.config import Config
     plan = {}
     for benchmark in BENCHMARKS:
         path = config_path(args.method, benchmark, args.protocol)
-        options = run_options(args, data_root_of(path, args.data_root))
-        cfg = load_config(path, options)
+        cfg = Config.fromfile(path)
+        options = run_options(args, moved_data_root(
+            cfg.test_dataloader.dataset.data_root, args.data_root))
+        cfg = merge_options(cfg, options)
         plan[benchmark] = dict(path=path, config=osp.relpath(path, REPO),
                                options=options, cfg=cfg,
                                settings=settings_key(cfg), pamr=pamr_on(cfg))

@@ -3,7 +3,10 @@
 # / 224, logit scale 50, no background threshold, PAMR off, class names
 # coco_stuff164k.txt. Published: 23.9 mIoU (paper).
 #   python tools/test.py configs/ovss/clearclip/clearclip_vit-b16_coco_stuff164k.py
-_base_ = ['./_base_/clearclip_vit-b16.py', '../_base_/datasets/coco_stuff164k.py']
+_base_ = [
+    './_base_/clearclip_vit-b16.py',
+    '../_base_/datasets/coco_stuff164k.py',
+]
 short_side = 448
 test_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -3,7 +3,10 @@
 # no background threshold, PAMR off, class names coco_stuff164k.txt. Its
 # published settings: clearclip_vit-b16_coco_stuff164k.py.
 #   python tools/test.py configs/ovss/clearclip/clearclip_vit-b16_coco_stuff164k_default.py
-_base_ = ['./_base_/clearclip_vit-b16.py', '../_base_/datasets/coco_stuff164k.py']
+_base_ = [
+    './_base_/clearclip_vit-b16.py',
+    '../_base_/datasets/coco_stuff164k.py',
+]
 model = dict(
     decode_head=dict(
         num_classes={{_base_.num_classes}},

@@ -4,7 +4,10 @@
 # protocol). Published (SCLIP's table, reprinted by ClearCLIP and NACLIP):
 # 16.4 mIoU.
 #   python tools/test.py configs/ovss/maskclip/maskclip_vit-b16_coco_stuff164k.py
-_base_ = ['./_base_/maskclip_vit-b16.py', '../_base_/datasets/coco_stuff164k.py']
+_base_ = [
+    './_base_/maskclip_vit-b16.py',
+    '../_base_/datasets/coco_stuff164k.py',
+]
 model = dict(
     decode_head=dict(
         num_classes={{_base_.num_classes}},
