@@ -17,7 +17,7 @@ from ..models.clip_arch import clip_visual_cfg
 from ..models.clip_constants import CLIP_DATA_PREPROCESSOR
 from ..models.segmentors.training_free_segmentor import DEFAULT_CLASS_CHUNK
 from ..models.text.prompt_class_names import (ClassNamesSpec,
-                                              resolve_class_names)
+                                              resolve_class_name_sets)
 from ..models.text.prompt_templates import TemplatesSpec
 
 
@@ -38,7 +38,8 @@ def maskclip_model_cfg(clip_file: str,
         ks_thresh, pd_thresh, templates, text_encoder, text_cache_dir: as in
             :class:`~denseclip.models.heads.MaskClipHead`.
     """
-    names = resolve_class_names(class_names)
+    sets = resolve_class_name_sets(class_names)
+    names = [list(s) if len(s) > 1 else s[0] for s in sets.synonyms]
     backbone = clip_visual_cfg(load_clip_checkpoint(clip_file), clip_file)
     backbone.update(pretrained=clip_file, require_clip_weights=True)
     vit = backbone['type'] == 'CLIPVisionTransformer'

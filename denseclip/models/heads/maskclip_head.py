@@ -1,4 +1,5 @@
-"""MaskCLIP (Zhou et al., ECCV 2022): annotation-free segmentation from a frozen CLIP."""
+"""MaskCLIP (Zhou et al., ECCV 2022): dense CLIP features matched with class
+text embeddings, one per name (synonyms: several per class)."""
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -10,127 +11,37 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ...clip_io import load_clip_checkpoint
+from ..text.class_names import ClassNames
 from ..text.prompt_class_names import (ClassNamesSpec, check_class_names,
-                                       resolve_class_names)
+                                       resolve_class_name_sets)
 from ..text.prompt_templates import TemplatesSpec, get_templates
 from ..text.text_embedding_file import read_text_embeddings
 from ..text.zero_shot import clip_text_embeddings
 from ..weights_guard import RandomWeightsError, on_state_dict_load
 from .maskclip_projections import (Projections, projections_from_clip,
                                    read_projections)
+from .maskclip_refinements import (key_smoothing, max_over_synonyms,
+                                   prompt_denoising)
+
+__all__ = ['MaskClipHead', 'key_smoothing', 'prompt_denoising']
 
 KEY_NORMS = ('channel', 'position')
 
 
-def prompt_denoising(logits: Tensor, thresh: float) -> Tensor:
-    """Suppress the classes no position is confident about.
-
-    ``p = softmax(100 * logits)`` over classes; a class whose highest
-    probability over all positions of an image is below ``thresh`` gets the
-    logit -100 everywhere in that image (as in the paper and the reference).
-    """
-    probs = F.softmax(logits * 100, dim=1)
-    confident = probs.flatten(2).amax(dim=2) >= thresh  # [B, K]
-    return logits.masked_fill(~confident[:, :, None, None], -100.)
-
-
-def key_smoothing(probs: Tensor, keys: Tensor, thresh: float,
-                  key_norm: str = 'channel') -> Tensor:
-    """Smooth the uncertain positions' class probabilities over similar keys.
-
-    Positions whose top class probability is below ``thresh`` take
-    ``sum_j sim(k_i, k_j) p_j`` over all positions ``j`` of the image; the
-    others keep ``p_i``.
-
-    ``key_norm`` is the axis the keys are L2-normalised over before the dot
-    product. ``'channel'`` (default) normalises each key, so ``sim`` is the
-    cosine similarity of two keys, as the paper defines it; it does not
-    depend on the image size. ``'position'`` is what the reference code does
-    (``F.normalize(k, p=2)`` on ``[B, HW, C]`` normalises dim 1): each channel
-    is scaled to unit norm over the positions, so ``sim`` is a dot product of
-    rescaled keys whose magnitude shrinks as the image grows; offered only to
-    reproduce the reference's numbers.
-
-    The keys are the key projections of the last attention layer: the
-    attention pool's ``k_proj(x5)`` for a ResNet, ``k_proj(ln_1(x))`` of the
-    last block for a ViT. (The reference's ViT passes q, k and v through
-    ``out_proj`` in one batched call, so its keys are ``out_proj(k)``; we use
-    the keys themselves, as the paper describes.)
-
-    Args:
-        probs: ``[B, K, H, W]`` class probabilities.
-        keys: ``[B, C, H, W]`` keys of the last attention layer.
-    """
-    B, K, H, W = probs.shape
-    if keys.shape[0] != B or tuple(keys.shape[2:]) != (H, W):
-        raise ValueError(f'key smoothing: keys {tuple(keys.shape)} do not '
-                         f'match the class map {tuple(probs.shape)}')
-    p = probs.flatten(2).transpose(1, 2)  # [B, HW, K]
-    k = keys.flatten(2).transpose(1, 2).to(p.dtype)  # [B, HW, C]
-    k = F.normalize(k, p=2, dim=2 if key_norm == 'channel' else 1)
-    smoothed = torch.bmm(k, torch.bmm(k.transpose(1, 2), p))  # (k k^T) p
-    uncertain = p.amax(dim=2, keepdim=True) < thresh
-    p = torch.where(uncertain, smoothed, p)
-    return p.transpose(1, 2).reshape(B, K, H, W)
-
-
 @MODELS.register_module()
 class MaskClipHead(BaseDecodeHead):
-    """MaskCLIP: match CLIP's dense image features with class text embeddings.
+    """MaskCLIP's classifier: cosine similarity of CLIP's dense features
+    (ResNet: ``c_proj(v_proj(x5))``; ViT: ``proj`` of the backbone's dense
+    last block) with the text embedding of every name, then prompt
+    denoising (``pd_thresh``) and key smoothing (``ks_thresh``).
 
-    Dense features: for a CLIP ResNet (``vit=False``, input the last stage map
-    ``x5``) ``c_proj(v_proj(x5))``, the attention pool's value and output
-    projections as 1x1 convolutions (no query or key, no positional
-    embedding); for a CLIP ViT (``vit=True``, input the backbone's
-    ``return_value_path`` output) ``proj`` applied to the last block's value
-    path after ``ln_post``. Logits are the cosine similarities of the
-    features with the L2-normalised text embeddings ``[K, C]`` (no
-    temperature). Then, if enabled: prompt denoising (``pd_thresh``, see
-    :func:`prompt_denoising`) and key smoothing (``ks_thresh``, see
-    :func:`key_smoothing`; the output is then class probabilities rather
-    than cosine logits, argmax-equivalent).
-
-    Weights, each from the first source that has them (checked before the
-    first forward: MaskCLIP never runs on random weights):
-
-    * projections: a checkpoint of the model (``load_from``), else
-      ``visual_projs_path`` (the reference's file,
-      ``tools/convert_clip_weights.py``), else ``clip_pretrained``;
-    * text embeddings: a checkpoint, else ``text_embeddings_path`` (the
-      reference's ``[K, C]`` file, ``tools/prompt_engineering.py``), else
-      computed from ``class_names`` with the text tower of
-      ``clip_pretrained`` by prompt ensembling over ``templates``, cached on
-      disk (:mod:`denseclip.models.text.text_embedding_cache`).
-
-    The image backbone gets its CLIP weights on its own (``model.pretrained``
-    or ``backbone.pretrained``, with ``require_clip_weights=True``).
-
-    Args:
-        in_channels: channels of the input feature (ResNet ``width * 32``,
-            ViT ``width``).
-        text_channels: CLIP's embedding width.
-        text_categories: number of text embeddings; must equal ``num_classes``
-            (defaults to it).
-        text_embeddings_path: a ``[K, C]`` tensor file (reference format).
-        visual_projs_path: a visual projection file (reference format).
-        vit: the backbone is a CLIP ViT.
-        ks_thresh: key smoothing for positions whose top probability is
-            below it (0: off; the reference's setting is 1.0).
-        pd_thresh: prompt denoising threshold (0: off; reference: 0.5).
-        clip_pretrained: an OpenAI CLIP file (``pretrained/ViT-B-16.pt``)
-            for the projections and the text embeddings.
-        class_names: names (list), a dataset name (``'voc20'``,
-            ``'pascal_context59'``, ``'coco_stuff164k'``, ``'ade'``,
-            ``'cityscapes'`` ...), a ``.txt`` file with one name per line, or
-            None to take the dataset's classes (``ClassNamesHook``).
-        templates: ``'imagenet85'`` (the paper's 85), ``'single'``, another
-            set name or a list of templates.
-        text_encoder: overrides of the text tower config inferred from the
-            CLIP file (only for models with non-standard heads).
-        text_cache: keep computed text embeddings on disk.
-        text_cache_dir: where (default ``~/.cache/denseclip``).
-        ks_key_norm: ``'channel'`` (cosine of keys, the paper) or
-            ``'position'`` (the reference code); see :func:`key_smoothing`.
+    ``forward`` gives per-query scores ``[B, Q, h, w]`` (cosines; with key
+    smoothing, probabilities: :attr:`scores_are_probabilities`);
+    ``predict_by_feat`` (mmseg's ``EncoderDecoder``) resizes them and takes
+    each class's maximum over its synonyms. ``class_names``: a list (an entry
+    may be a list of synonyms), a dataset name, or a ``.txt`` file (one class
+    per line, synonyms separated by commas); None: ``ClassNamesHook``.
+    Weights and options: docs/maskclip.md.
     """
 
     def __init__(self,
@@ -206,6 +117,9 @@ class MaskClipHead(BaseDecodeHead):
             self.c_proj = nn.Conv2d(in_channels, text_channels, 1)
         self.register_buffer('text_embeddings',
                              torch.zeros(text_categories, text_channels))
+        # the class of each text embedding (query); not in checkpoints
+        self.register_buffer('query_class', torch.arange(text_categories),
+                             persistent=False)
         self.requires_grad_(False)
 
         # where the weights came from (None: not yet)
@@ -217,6 +131,7 @@ class MaskClipHead(BaseDecodeHead):
                            lambda: self._loaded('text', 'checkpoint'))
 
         self.class_names: Optional[List[str]] = None
+        self.class_name_sets: Optional[ClassNames] = None
         if class_names is not None:
             self.set_class_names(class_names)
 
@@ -230,17 +145,46 @@ class MaskClipHead(BaseDecodeHead):
     def _loaded(self, what: str, source: str) -> None:
         setattr(self, f'{what}_source', source)
 
-    def set_class_names(self, class_names: ClassNamesSpec) -> None:
-        """Set the class names (in label order) the text embeddings encode."""
-        names = check_class_names(
-            resolve_class_names(class_names), 'the class list',
-            self.num_classes, 'MaskClipHead',
-            names_option='decode_head.class_names',
-            count_option='decode_head.num_classes')
-        if names != self.class_names and self.text_source not in (
+    def set_class_names(self, class_names: Union[ClassNamesSpec,
+                                                 ClassNames]) -> None:
+        """Set the class names (label order, each with its synonyms) the
+        text embeddings encode; one embedding per name."""
+        options = dict(owner='MaskClipHead',
+                       names_option='decode_head.class_names',
+                       count_option='decode_head.num_classes')
+        if not isinstance(class_names, (str, ClassNames)) and all(
+                isinstance(n, str) for n in class_names):
+            class_names = check_class_names(class_names, 'the class list',
+                                            self.num_classes, **options)
+        sets = resolve_class_name_sets(class_names)
+        check_class_names(sets.names, sets.source, self.num_classes,
+                          **options)
+        if sets != self.class_name_sets and self.text_source not in (
                 None, self.text_embeddings_path):
             self.text_source = None  # encode the new names on next use
-        self.class_names = names
+        if sets.num_queries != self.text_embeddings.shape[0]:
+            if self.text_source is not None:
+                raise ValueError(
+                    f'MaskClipHead: {sets.source} gives {sets.num_queries} '
+                    f'names but the text embeddings from {self.text_source} '
+                    f'are {self.text_embeddings.shape[0]}')
+            self.text_embeddings = self.text_embeddings.new_zeros(
+                sets.num_queries, self.text_channels)
+        self.query_class = torch.tensor(sets.query_class,
+                                        device=self.query_class.device)
+        self.class_name_sets = sets
+        self.class_names = sets.names
+
+    @property
+    def num_queries(self) -> int:
+        """Text embeddings (names, synonyms included)."""
+        return self.text_embeddings.shape[0]
+
+    @property
+    def scores_are_probabilities(self) -> bool:
+        """Whether :meth:`forward` gives probabilities (key smoothing)
+        rather than cosines."""
+        return self.ks_thresh > 0
 
     def init_weights(self) -> None:
         """Load what the configured files give (missing sources are an error
@@ -277,7 +221,7 @@ class MaskClipHead(BaseDecodeHead):
             elif self.clip_pretrained is not None and self.class_names:
                 self.set_text_embeddings(
                     clip_text_embeddings(
-                        self.clip_pretrained, self.class_names,
+                        self.clip_pretrained, self.class_name_sets,
                         self.templates, self.text_encoder_overrides,
                         cache=self.text_cache,
                         cache_dir=self.text_cache_dir,
@@ -330,16 +274,16 @@ class MaskClipHead(BaseDecodeHead):
                   f'{source}', logger='current')
 
     def set_text_embeddings(self, embeddings: Tensor, source: str) -> None:
-        """Set the ``[K, C]`` class embeddings (L2-normalised here).
-
-        A class count or width other than the head's is an error naming both.
-        """
+        """Set the ``[Q, C]`` embeddings, one per name (L2-normalised here);
+        another count or width than the head's is an error naming both."""
         K, C = embeddings.shape
-        if K != self.text_categories:
+        if K != self.num_queries:
+            names = (f'{self.num_queries} names of {self.class_name_sets}'
+                     if self.num_queries != self.num_classes else
+                     f'text_categories={self.text_categories}')
             raise RandomWeightsError(
                 f'{source} holds {K} class embeddings but the head has '
-                f'text_categories={self.text_categories} (num_classes='
-                f'{self.num_classes})')
+                f'{names} (num_classes={self.num_classes})')
         if C != self.text_channels:
             raise RandomWeightsError(
                 f'{source} holds embeddings of width {C} but the head has '
@@ -370,7 +314,7 @@ class MaskClipHead(BaseDecodeHead):
         return self.c_proj(self.v_proj(x)), keys
 
     def cls_seg(self, feat: Tensor) -> Tensor:
-        """Cosine similarity with each class embedding: ``[B, K, H, W]``."""
+        """Cosine similarity with each name's embedding: ``[B, Q, H, W]``."""
         text = F.normalize(self.text_embeddings, dim=1).to(feat.dtype)
         return F.conv2d(F.normalize(feat, dim=1), text[:, :, None, None])
 
@@ -388,14 +332,26 @@ class MaskClipHead(BaseDecodeHead):
         return logits
 
     def probabilities(self, output: Tensor) -> Tensor:
-        """Class probabilities from this head's output: ``softmax(100 * logits)``,
-        or the output itself when key smoothing already produced them."""
+        """Probabilities from :meth:`forward`'s scores: ``softmax(100 x)``,
+        or the scores themselves after key smoothing."""
         return output if self.ks_thresh > 0 else F.softmax(output * 100, dim=1)
 
+    def class_scores(self, scores: Tensor) -> Tensor:
+        """``[B, K, ...]`` from per-query scores: each class's maximum over
+        its synonyms (the identity without synonyms)."""
+        return max_over_synonyms(scores, self.query_class, self.num_classes)
+
     def forward(self, inputs: Sequence) -> Tensor:
+        """Per-query scores ``[B, Q, h, w]``."""
         self.load_weights(require=True)
         feat, keys = self.dense_features(self._transform_inputs(inputs))
         return self.refine(self.cls_seg(feat), keys)
+
+    def predict_by_feat(self, seg_logits: Tensor,
+                        batch_img_metas: List[dict]) -> Tensor:
+        """Per-query scores resized to the input (mmseg's), then per class."""
+        return self.class_scores(
+            super().predict_by_feat(seg_logits, batch_img_metas))
 
     def loss(self, inputs, batch_data_samples, train_cfg) -> dict:
         raise RuntimeError(

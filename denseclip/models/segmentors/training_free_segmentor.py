@@ -1,52 +1,75 @@
-"""A segmentor for training-free (MaskCLIP-style) models: labels brought to
-the image's size a few classes at a time, so many class names fit in memory."""
+"""The segmentor of training-free methods (MaskCLIP, SCLIP, ClearCLIP,
+NACLIP): per-query scores (whole or batched slide windows), then PAMR, the
+softmax over all names, the maximum over each class's synonyms and the
+background threshold, a chunk of names at a time at the image's size."""
+from numbers import Real
 from typing import List, Optional, Tuple
 
 import torch
 from mmengine.structures import PixelData
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
-# full-size logits held at once: at most this many classes ...
+from ..postprocess import PAMR  # noqa: F401  (registers it)
+from .slide_windows import batched_slide_inference
+
+# full-size scores held at once: at most this many names ...
 DEFAULT_CLASS_CHUNK = 64
-# ... and this many values (128 MB of float32); at least one class
+# ... and this many values (128 MB of float32); at least one name
 DEFAULT_CHUNK_NUMEL = 2**25
+DEFAULT_CROP_BATCH = 8
 
 
 @MODELS.register_module()
 class TrainingFreeSegmentor(EncoderDecoder):
-    """mmseg's ``EncoderDecoder`` whose prediction never holds every class's
-    logits at the image's size.
+    """mmseg's ``EncoderDecoder`` with the training-free protocol and
+    labels that never need every name's scores at the image's size.
 
-    mmseg resizes all ``K`` classes' logits to the input's and then to the
-    original image's size (1,000 class names on a 2048x512 input: several
-    4 GB tensors; 20 names on an 8000x6000 photo: 3.8 GB each). Here whole
-    inference keeps the head's output at its own resolution, and the resizes
-    (``decode_head.predict_by_feat``, padding removal, flip, resize to
-    ``ori_shape``: mmseg's own steps) run a chunk of classes at a time with a
-    running maximum. ``pred_sem_seg`` equals mmseg's argmax exactly (ties go
-    to the lower class index).
+    Args:
+        logit_scale: probabilities are ``softmax(logit_scale * scores)``
+            over all names (not applied to a head that gives probabilities,
+            MaskCLIP's key smoothing).
+        prob_thd: pixels whose top class probability is below it become
+            class 0 (background); 0: off.
+        pamr: ``dict(type='PAMR', num_iter=10, dilations=(8, 16))`` refines
+            the names' scores at the image's size with the image, before the
+            softmax; None: off.
 
-    ``test_cfg`` options besides mmseg's (``mode``, ``crop_size``, ``stride``):
-
-    - ``class_chunk`` (default 64): at most this many classes per chunk;
-      None: mmseg's own post-processing, all classes at once.
-    - ``chunk_numel`` (default 2**25): and at most this many full-size
-      values per chunk (a large photo takes fewer classes; at least one).
-
-    With chunks, ``seg_logits`` holds the logits at the resolution the model
-    computes them (whole: the head's output; slide: the padded input's), not
-    at the image's size. mmseg's test-time augmentation merges
-    ``seg_logits``: use it with ``class_chunk=None``.
+    ``test_cfg``: ``mode`` (``'whole'`` | ``'slide'``, ``crop_size``,
+    ``stride``), ``crop_batch_size`` (windows per forward, default 8),
+    ``class_chunk`` (names per chunk, default 64; None: mmseg's own
+    post-processing when no protocol part is on) and ``chunk_numel``.
+    Details: docs/maskclip.md, docs/ovss.md.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, logit_scale: float = 40.,
+                 prob_thd: float = 0., pamr: Optional[dict] = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
+        name = type(self).__name__
+        if isinstance(logit_scale, bool) or not isinstance(
+                logit_scale, Real) or logit_scale <= 0:
+            raise ValueError(f'{name}: model.logit_scale must be a positive '
+                             f'number, got {logit_scale!r}')
+        if isinstance(prob_thd, bool) or not isinstance(
+                prob_thd, Real) or not 0 <= prob_thd <= 1:
+            raise ValueError(f'{name}: model.prob_thd must be a probability '
+                             f'in [0, 1], got {prob_thd!r}')
+        if pamr is not None and not isinstance(pamr, dict):
+            raise TypeError(f"{name}: model.pamr must be None or a config "
+                            f"dict such as dict(type='PAMR', num_iter=10, "
+                            f"dilations=(8, 16)), got {pamr!r}")
+        self.logit_scale = float(logit_scale)
+        self.prob_thd = float(prob_thd)
+        self.pamr = MODELS.build(pamr) if pamr else None
         self.chunk_sizes()  # a bad class_chunk / chunk_numel fails here
+        self.crop_batch_size()
 
+    # ------------------------------------------------------------ settings
     def chunk_sizes(self) -> Tuple[Optional[int], int]:
         """``(class_chunk, chunk_numel)`` from ``test_cfg``, checked."""
         test_cfg = self.test_cfg or {}
@@ -56,23 +79,54 @@ class TrainingFreeSegmentor(EncoderDecoder):
                                      ('chunk_numel', chunk_numel, False)):
             if value is None and optional:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or \
-                    value < 1:
-                raise ValueError(
-                    f'{type(self).__name__}: model.test_cfg.{key} must be a '
-                    f'positive integer{" or None" if optional else ""}, got '
-                    f'{value!r}')
+            _check_positive_int(self, key, value, optional)
         return class_chunk, chunk_numel
+
+    def crop_batch_size(self) -> int:
+        """Slide windows per forward (``test_cfg.crop_batch_size``)."""
+        value = (self.test_cfg or {}).get('crop_batch_size',
+                                          DEFAULT_CROP_BATCH)
+        _check_positive_int(self, 'crop_batch_size', value, False)
+        return value
+
+    @property
+    def query_class(self) -> List[int]:
+        """The class of each of the head's score channels (names)."""
+        classes = getattr(self.decode_head, 'query_class', None)
+        if classes is None:
+            return list(range(self.out_channels))
+        return classes.tolist()
+
+    @property
+    def protocol(self) -> bool:
+        """Whether any part of the protocol changes mmseg's argmax:
+        synonyms, PAMR or the background threshold."""
+        return (self.pamr is not None or self.prob_thd > 0 or
+                len(self.query_class) != self.out_channels)
 
     @property
     def chunked(self) -> bool:
-        """Whether prediction goes by class chunks (not for a 1-class,
-        sigmoid model: mmseg's binary path)."""
-        return self.chunk_sizes()[0] is not None and self.out_channels > 1
+        """Whether prediction is this class's (else mmseg's own: no
+        ``class_chunk`` and no protocol part, or a 1-class sigmoid model)."""
+        return self.out_channels > 1 and (
+            self.chunk_sizes()[0] is not None or self.protocol)
 
+    @property
+    def scores_are_probabilities(self) -> bool:
+        return bool(getattr(self.decode_head, 'scores_are_probabilities',
+                            False))
+
+    # ----------------------------------------------------------- inference
     def head_logits(self, inputs: Tensor) -> Tensor:
-        """The decode head's logits at its own resolution ``[B, K, h, w]``."""
+        """The head's per-name scores at its own resolution ``[B, Q, h, w]``."""
         return self.decode_head.forward(self.extract_feat(inputs))
+
+    def resize_scores(self, scores: Tensor,
+                      batch_img_metas: List[dict]) -> Tensor:
+        """The head's scores resized to the input, as mmseg's decode head
+        does (no per-class reduction)."""
+        return BaseDecodeHead.predict_by_feat(self.decode_head, scores,
+                                              batch_img_metas)
 
     def whole_inference(self, inputs: Tensor,
                         batch_img_metas: List[dict]) -> Tensor:
@@ -80,61 +134,156 @@ class TrainingFreeSegmentor(EncoderDecoder):
             return super().whole_inference(inputs, batch_img_metas)
         return self.head_logits(inputs)
 
+    def slide_inference(self, inputs: Tensor,
+                        batch_img_metas: List[dict]) -> Tensor:
+        """Per-name scores at the input's size, the windows batched
+        (``test_cfg.crop_batch_size``)."""
+        if not self.chunked:
+            return super().slide_inference(inputs, batch_img_metas)
+        crop = tuple(self.test_cfg.crop_size)
+
+        def forward(crops: Tensor) -> Tensor:
+            metas = [dict(batch_img_metas[0], img_shape=crops.shape[2:])]
+            return self.resize_scores(self.head_logits(crops), metas)
+
+        return batched_slide_inference(
+            forward, inputs, crop, tuple(self.test_cfg.stride),
+            len(self.query_class), self.crop_batch_size())
+
     def predict(self, inputs: Tensor,
                 data_samples: Optional[List[SegDataSample]] = None
                 ) -> List[SegDataSample]:
-        if data_samples is None and self.chunked:
-            # mmseg's metas for bare inputs, so that the labels come at the
-            # input's size as mmseg's do
+        if not self.chunked:
+            return super().predict(inputs, data_samples)
+        if data_samples is None:
+            # mmseg's metas for bare inputs: labels at the input's size
             data_samples = [SegDataSample(metainfo=dict(
                 ori_shape=inputs.shape[2:], img_shape=inputs.shape[2:],
                 pad_shape=inputs.shape[2:], padding_size=[0, 0, 0, 0]))
                 for _ in range(inputs.shape[0])]
-        return super().predict(inputs, data_samples)
+        batch_img_metas = [sample.metainfo for sample in data_samples]
+        scores = self.inference(inputs, batch_img_metas)
+        return self.postprocess_result(scores, data_samples, inputs)
 
+    # ------------------------------------------------------------- labels
     def postprocess_result(self, seg_logits: Tensor,
-                           data_samples: Optional[List[SegDataSample]] = None
+                           data_samples: Optional[List[SegDataSample]] = None,
+                           inputs: Optional[Tensor] = None
                            ) -> List[SegDataSample]:
+        """Labels from per-name scores. ``seg_logits`` of the samples: the
+        class scores (max over synonyms) at the resolution the model
+        computes them; with ``class_chunk=None``, class probabilities at the
+        image's size. ``inputs``: the images, for PAMR."""
         if data_samples is None or not self.chunked:
             return super().postprocess_result(seg_logits, data_samples)
+        if self.pamr is not None and inputs is None:
+            raise ValueError(f'{type(self).__name__}: PAMR needs the input '
+                             f'images; call predict()')
         batch_img_metas = [sample.metainfo for sample in data_samples]
         at_head_resolution = self.test_cfg.get('mode', 'whole') == 'whole'
         for i, sample in enumerate(data_samples):
-            labels = self.chunked_labels(seg_logits[i:i + 1],
-                                         batch_img_metas, i,
-                                         at_head_resolution)
+            image = inputs[i:i + 1] if self.pamr is not None else None
+            if self.chunk_sizes()[0] is None:
+                labels, kept = self.full_labels(
+                    seg_logits[i:i + 1], image, batch_img_metas, i,
+                    at_head_resolution)
+            else:
+                labels = self.chunked_labels(seg_logits[i:i + 1],
+                                             batch_img_metas, i,
+                                             at_head_resolution, image)
+                kept = self.class_scores(seg_logits[i:i + 1])[0]
             sample.set_data({
-                'seg_logits': PixelData(data=seg_logits[i]),
+                'seg_logits': PixelData(data=kept),
                 'pred_sem_seg': PixelData(data=labels[None])})
         return data_samples
 
-    def chunked_labels(self, logits: Tensor, batch_img_metas: List[dict],
-                       index: int, at_head_resolution: bool) -> Tensor:
-        """The ``[H, W]`` labels of image ``index`` at its ``ori_shape``
-        from its ``[1, K, h, w]`` logits, a chunk of classes at a time.
+    def class_scores(self, scores: Tensor) -> Tensor:
+        """Per-class scores from per-name ones (the head's maximum over
+        synonyms)."""
+        reduce = getattr(self.decode_head, 'class_scores', None)
+        return reduce(scores) if reduce is not None else scores
 
-        ``at_head_resolution``: the logits are the head's output, first
-        resized by ``decode_head.predict_by_feat`` (as mmseg's
-        ``encode_decode`` does), else already at the padded input's size.
+    def image_size_scores(self, scores: Tensor, batch_img_metas: List[dict],
+                          index: int, at_head_resolution: bool,
+                          affinity: Optional[Tensor]) -> Tensor:
+        """``[c, H, W]`` scores at image ``index``'s ``ori_shape`` (mmseg's
+        resizes), refined by PAMR with ``affinity``."""
+        if at_head_resolution:
+            scores = self.resize_scores(scores, batch_img_metas)
+        scores = self._to_original_size(scores, batch_img_metas[index])
+        if affinity is not None:
+            scores = self.pamr.propagate(scores[None], affinity)[0]
+        return scores
+
+    def image_affinity(self, image: Optional[Tensor],
+                       meta: dict) -> Optional[Tensor]:
+        """PAMR's neighbour weights of the image at its ``ori_shape``."""
+        if image is None or self.pamr is None:
+            return None
+        return self.pamr.affinity(self._to_original_size(
+            image.float(), meta)[None])
+
+    def full_labels(self, logits: Tensor, image: Optional[Tensor],
+                    batch_img_metas: List[dict], index: int,
+                    at_head_resolution: bool) -> Tuple[Tensor, Tensor]:
+        """``[H, W]`` labels and ``[K, H, W]`` class probabilities of image
+        ``index``, all names at once (the protocol as written)."""
+        meta = batch_img_metas[index]
+        scores = self.image_size_scores(logits, batch_img_metas, index,
+                                        at_head_resolution,
+                                        self.image_affinity(image, meta))
+        probs = scores if self.scores_are_probabilities else torch.softmax(
+            scores * self.logit_scale, dim=0)
+        probs = self.class_scores(probs[None])[0]
+        top, labels = probs.max(dim=0)
+        labels[top < self.prob_thd] = 0
+        return labels, probs
+
+    def chunked_labels(self, logits: Tensor, batch_img_metas: List[dict],
+                       index: int, at_head_resolution: bool,
+                       image: Optional[Tensor] = None) -> Tensor:
+        """The ``[H, W]`` labels of image ``index`` at its ``ori_shape``
+        from its ``[1, Q, h, w]`` scores, a chunk of names at a time: a
+        running maximum, the class of the best name and, for ``prob_thd``,
+        a running ``sum exp(logit_scale * (s - max))`` (the top probability
+        is its inverse).
+
+        ``at_head_resolution``: the scores are the head's output (first
+        resized as mmseg's decode head does), else at the padded input's
+        size.
         """
         meta = batch_img_metas[index]
         class_chunk, chunk_numel = self.chunk_sizes()
         ori_h, ori_w = meta['ori_shape'][:2]
         step = max(1, min(class_chunk, chunk_numel // max(ori_h * ori_w, 1)))
-        best = labels = None
+        affinity = self.image_affinity(image, meta)
+        query_class = self.query_class
+        need_sum = self.prob_thd > 0 and not self.scores_are_probabilities
+        best = labels = total = None
         for start in range(0, logits.shape[1], step):
-            part = logits[:, start:start + step]
-            if at_head_resolution:
-                part = self.decode_head.predict_by_feat(part, batch_img_metas)
-            part = self._to_original_size(part, meta)
+            part = self.image_size_scores(logits[:, start:start + step],
+                                          batch_img_metas, index,
+                                          at_head_resolution, affinity)
+            classes = query_class[start:start + part.shape[0]]
             if best is None:
                 best = part[0].clone()
-                labels = torch.zeros(best.shape, dtype=torch.long,
-                                     device=best.device)
-                _merge_running_max(best, labels, part[1:], 1)
+                labels = torch.full(best.shape, classes[0], dtype=torch.long,
+                                    device=best.device)
+                total = torch.zeros_like(best) if need_sum else None
+                _merge_running_max(best, labels, part[1:], classes[1:])
             else:
-                _merge_running_max(best, labels, part, start)
+                before = best.clone() if need_sum else None
+                _merge_running_max(best, labels, part, classes)
+                if need_sum:  # the sum so far, relative to the new maximum
+                    total.mul_(torch.exp(self.logit_scale * (before - best)))
+                    del before
+            if need_sum:
+                for k in range(part.shape[0]):
+                    total.add_(torch.exp(self.logit_scale * (part[k] - best)))
             del part
+        if self.prob_thd > 0:
+            top = best if self.scores_are_probabilities else total.reciprocal()
+            labels[top < self.prob_thd] = 0
         return labels
 
     def _to_original_size(self, logits: Tensor, meta: dict) -> Tensor:
@@ -158,12 +307,20 @@ class TrainingFreeSegmentor(EncoderDecoder):
                       warning=False).squeeze(0)
 
 
+def _check_positive_int(model, key: str, value, optional: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f'{type(model).__name__}: model.test_cfg.{key} must be a '
+            f'positive integer{" or None" if optional else ""}, got '
+            f'{value!r}')
+
+
 def _merge_running_max(best: Tensor, labels: Tensor, part: Tensor,
-                       offset: int) -> None:
+                       classes: List[int]) -> None:
     """Update the running maximum ``best`` ``[H, W]`` and its ``labels`` in
-    place with the classes ``offset ...`` of ``part`` ``[c, H, W]``, one
-    class at a time; a tie keeps the earlier (lower) class, as ``argmax``."""
+    place with ``part`` ``[c, H, W]`` (names of ``classes``), one at a time;
+    a tie keeps the earlier name, as ``argmax``."""
     for k in range(part.shape[0]):
         better = part[k] > best
-        labels.masked_fill_(better, offset + k)
+        labels.masked_fill_(better, classes[k])
         torch.maximum(best, part[k], out=best)

@@ -9,10 +9,11 @@ where mmseg's dataset classes say ``'aeroplane'``, ``'pottedplant'``,
 own names, which mmseg's ``get_classes`` gives. The order is always the
 dataset's class order, so class ``i`` of the embeddings is label ``i``.
 """
-import os.path as osp
 from typing import List, Optional, Sequence, Union
 
 from mmseg.utils import get_classes
+
+from .class_names import ClassNames, read_class_name_sets
 
 VOC20 = (
     'airplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat',
@@ -72,43 +73,16 @@ _TABLES = {
     'cocostuff': COCO_STUFF171,
 }
 
-ClassNamesSpec = Union[str, Sequence[str]]
+# a dataset name, a .txt file, or one entry per class (a name or synonyms)
+ClassNamesSpec = Union[str, Sequence[Union[str, Sequence[str]]]]
 
 
 def read_class_name_file(path: str) -> List[str]:
-    """Class names from a text file, one per line.
-
-    UTF-8 (with or without a byte-order mark), surrounding white space
-    stripped, blank lines skipped. A byte that is not UTF-8, a name given
-    twice or a file without names is a ``ValueError`` naming the file and
-    line(s).
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'class name file {path} does not exist')
-    with open(path, 'rb') as f:
-        raw = f.read()
-    lines = raw.split(b'\n')
-    names, where = [], {}
-    for number, line in enumerate(lines, 1):
-        try:
-            text = line.decode('utf-8-sig' if number == 1 else 'utf-8')
-        except UnicodeDecodeError as err:
-            raise ValueError(
-                f'class name file {path}, line {number}: byte '
-                f'0x{line[err.start]:02x} at column {err.start + 1} is not '
-                'UTF-8; save the file as UTF-8') from None
-        name = text.strip()
-        if not name:
-            continue
-        if name in where:
-            raise ValueError(
-                f'class name file {path}: {name!r} is on line '
-                f'{where[name]} and again on line {number}; each class once')
-        where[name] = number
-        names.append(name)
-    if not names:
-        raise ValueError(f'class name file {path} holds no class names')
-    return names
+    """One name per class from a class-name file
+    (:func:`~.class_names.read_class_name_sets`); a line with synonyms is an
+    error naming it: use :func:`resolve_class_name_sets` where they are
+    taken."""
+    return read_class_name_sets(path).single_names()
 
 
 def dataset_names() -> List[str]:
@@ -116,37 +90,45 @@ def dataset_names() -> List[str]:
     return sorted(_TABLES)
 
 
-def resolve_class_names(spec: ClassNamesSpec) -> List[str]:
-    """Class names from a list, a dataset name or a text file.
+def resolve_class_name_sets(spec: Union[ClassNamesSpec, ClassNames]
+                            ) -> ClassNames:
+    """Class names, each with its synonyms, from a list, a dataset name or a
+    text file.
 
-    * a list or tuple: the names themselves (any text: phrases, non-ASCII);
+    * a list or tuple: one entry per class, a name or a list of synonyms;
     * a dataset name: MaskCLIP's prompt names above (``'voc20'``,
       ``'pascal_context59'``, ``'coco_stuff164k'`` ...), else mmseg's
-      ``get_classes`` (``'ade'``, ``'cityscapes'``, ``'voc'`` (with
-      background) ...);
-    * a path to a ``.txt`` file: one name per line, UTF-8 (a byte-order mark
-      is allowed); blank lines are skipped (:func:`read_class_name_file`).
-
-    Names are stripped of surrounding white space; an empty name, an empty
-    list or a duplicate is an error that names the file (and line) or list.
+      ``get_classes`` (``'ade'``, ``'cityscapes'``, ``'voc'`` ...);
+    * a ``.txt`` file: one class per line, synonyms separated by commas
+      (:func:`~.class_names.read_class_name_sets`).
     """
+    if isinstance(spec, ClassNames):
+        return spec
     if isinstance(spec, str):
         if spec.endswith('.txt'):
-            return read_class_name_file(spec)
-        elif spec in _TABLES:
-            names, source = list(_TABLES[spec]), spec
-        else:
-            try:
-                names, source = list(get_classes(spec)), spec
-            except ValueError:
-                raise ValueError(
-                    f'unknown class set {spec!r}: give a list of names, a '
-                    f'.txt file with one name per line, one of '
-                    f'{", ".join(dataset_names())} or a dataset known to '
-                    f'mmseg.utils.get_classes') from None
-    else:
-        names, source = [str(n) for n in spec], 'the class list'
-    return check_class_names(names, source)
+            return read_class_name_sets(spec)
+        if spec in _TABLES:
+            return ClassNames(list(_TABLES[spec]), spec)
+        try:
+            return ClassNames(list(get_classes(spec)), spec)
+        except ValueError:
+            raise ValueError(
+                f'unknown class set {spec!r}: give a list of names, a '
+                f'.txt file with one class per line, one of '
+                f'{", ".join(dataset_names())} or a dataset known to '
+                f'mmseg.utils.get_classes') from None
+    entries = list(spec)
+    if all(isinstance(entry, str) for entry in entries):
+        entries = check_class_names(entries, 'the class list')
+    return ClassNames(entries, 'the class list')
+
+
+def resolve_class_names(spec: ClassNamesSpec) -> List[str]:
+    """One name per class from a list, a dataset name or a text file (as
+    :func:`resolve_class_name_sets`; synonyms are an error), checked by
+    :func:`check_class_names`."""
+    names = resolve_class_name_sets(spec)
+    return check_class_names(names.single_names(), names.source)
 
 
 def check_class_names(names: Sequence[str],

@@ -4,7 +4,8 @@
 ``tools/maskclip_utils/prompt_engineering.py``: CLIP's 80 ImageNet templates,
 which mmseg ships as ``get_predefined_templates('imagenet')`` (the same 80
 strings in the same order as the reference's first 80), followed by 5
-scene-level ones. ``'single'`` is the reference's ``--no-prompt-eng`` prompt.
+scene-level ones; ``'imagenet80'`` is those 80 alone (SCLIP, ClearCLIP,
+NACLIP). ``'single'`` is the reference's ``--no-prompt-eng`` prompt.
 """
 from typing import List, Sequence, Union
 
@@ -26,7 +27,8 @@ TemplatesSpec = Union[str, Sequence[str]]
 def get_templates(templates: TemplatesSpec) -> List[str]:
     """The template strings of a named set, or the given ones checked.
 
-    Names: ``'imagenet85'`` (the MaskCLIP paper's 85), ``'single'``
+    Names: ``'imagenet85'`` (the MaskCLIP paper's 85), ``'imagenet80'``
+    (CLIP's 80 ImageNet templates, the successors'), ``'single'``
     (``'a photo of a {}.'``), or any of mmseg's predefined sets
     (``'imagenet'``: 80, ``'vild'``). A list is taken as the templates; each
     must contain ``{}`` exactly once.
@@ -35,6 +37,8 @@ def get_templates(templates: TemplatesSpec) -> List[str]:
         if templates == 'imagenet85':
             result = list(get_predefined_templates('imagenet')) + list(
                 SCENE_TEMPLATES)
+        elif templates == 'imagenet80':  # CLIP's own, as SCLIP/NACLIP use
+            result = list(get_predefined_templates('imagenet'))
         elif templates == 'single':
             result = [SINGLE_TEMPLATE]
         else:
@@ -43,8 +47,9 @@ def get_templates(templates: TemplatesSpec) -> List[str]:
             except ValueError:
                 raise ValueError(
                     f"unknown template set {templates!r}: use 'imagenet85', "
-                    f"'single', one of mmseg's sets ('imagenet', 'vild') or a "
-                    f"list of templates with '{{}}'") from None
+                    f"'imagenet80', 'single', one of mmseg's sets "
+                    f"('imagenet', 'vild') or a list of templates with "
+                    f"'{{}}'") from None
     else:
         result = [str(t) for t in templates]
     if not result:

@@ -8,7 +8,8 @@ named by a SHA-256 over exactly these:
 * the CLIP file's content (its SHA-256, computed once per process and file
   version; a copy of the same file elsewhere hits the same entry, a file
   rewritten in place does not);
-* the class names and templates, in order;
+* the class names (each class's synonyms, when it has several) and the
+  templates, in order;
 * the text tower's config (heads etc., which the file cannot tell).
 
 The directory is ``$DENSECLIP_CACHE_DIR``, else
@@ -22,7 +23,7 @@ import hashlib
 import json
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 from mmengine.logging import print_log
@@ -30,6 +31,7 @@ from torch import Tensor
 
 from ...clip_files import sha256_of
 from ...utils.atomic_files import atomic_path
+from .class_names import ClassNames
 
 FORMAT_VERSION = 1
 
@@ -69,13 +71,23 @@ class TextEmbeddingCache:
         self.directory = osp.join(osp.expanduser(root), 'text_embeddings')
 
     @staticmethod
-    def inputs(clip_file: str, class_names: Sequence[str],
+    def inputs(clip_file: str, class_names: Union[ClassNames, Sequence[str]],
                templates: Sequence[str], text_cfg: dict) -> dict:
-        """Everything the embeddings depend on (stored with the entry)."""
+        """Everything the embeddings depend on (stored with the entry).
+
+        Names with synonyms are keyed as one list per class (one embedding
+        per name); one name per class as the plain list, as before.
+        """
+        if isinstance(class_names, ClassNames) and class_names.has_synonyms:
+            names = [list(s) for s in class_names.synonyms]
+        elif isinstance(class_names, ClassNames):
+            names = class_names.names
+        else:
+            names = list(class_names)
         return dict(
             version=FORMAT_VERSION,
             clip_sha256=file_identity(clip_file),
-            class_names=list(class_names),
+            class_names=names,
             templates=list(templates),
             text_cfg={k: text_cfg[k] for k in sorted(text_cfg)})
 
@@ -98,7 +110,8 @@ class TextEmbeddingCache:
                       f'({type(err).__name__}: {err})', logger='current',
                       level=30)
             return None
-        expected = (len(inputs['class_names']), )
+        expected = (sum(len(n) if isinstance(n, list) else 1
+                        for n in inputs['class_names']), )
         if stored != inputs or tuple(embeddings.shape[:1]) != expected:
             print_log(f'ignoring text-embedding cache entry {path}: it was '
                       f'written for other inputs', logger='current', level=30)

@@ -1,12 +1,7 @@
-"""Zero-shot class text embeddings by prompt ensembling (MaskCLIP).
-
-For each class every template is filled with the class name and encoded by
-CLIP's text tower; the features are L2-normalised, averaged over the
-templates and normalised again (CLIP's zero-shot classifier recipe, and the
-reference ``prompt_engineering.py``). The result ``[K, C]`` is what
-``MaskClipHead`` matches dense image features with.
-"""
-from typing import Optional, Sequence
+"""Zero-shot text embeddings by prompt ensembling: each name's prompts
+encoded, L2-normalised, averaged over the templates and normalised again
+(CLIP's recipe). One embedding per name: a class with synonyms has several."""
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +12,7 @@ from torch import Tensor, nn
 
 from ...clip_io import CLIPCheckpointError, load_clip_checkpoint, load_clip_tower
 from ..clip_arch import clip_text_cfg
+from .class_names import ClassNames
 from .prompt_templates import TemplatesSpec, get_templates
 from .text_embedding_cache import TextEmbeddingCache
 from .tokenize import tokenize
@@ -82,13 +78,14 @@ def build_clip_text_tower(clip_file: str,
 
 
 def clip_text_embeddings(clip_file: str,
-                         class_names: Sequence[str],
+                         class_names: Union[ClassNames, Sequence[str]],
                          templates: TemplatesSpec = 'imagenet85',
                          text_cfg: Optional[dict] = None,
                          cache: bool = True,
                          cache_dir: Optional[str] = None,
                          device: Optional[torch.device] = None) -> Tensor:
-    """Zero-shot text embeddings ``[K, C]`` of ``class_names`` from a CLIP file.
+    """Zero-shot text embeddings ``[Q, C]`` of the names from a CLIP file,
+    one per query (``ClassNames.queries``; a plain list: one per class).
 
     Computed once per (CLIP file content, class names, templates, text tower
     config) and then read from :class:`TextEmbeddingCache` (``cache=False``
@@ -96,7 +93,8 @@ def clip_text_embeddings(clip_file: str,
 
     Args:
         clip_file: an OpenAI CLIP file (TorchScript archive or state dict).
-        class_names: the names, in label order.
+        class_names: the names in label order (:class:`ClassNames` for
+            synonyms).
         templates: a template set name or list (:func:`get_templates`).
         text_cfg: overrides of the text tower config read from the file
             (e.g. ``transformer_heads`` for a model whose heads are not
@@ -105,7 +103,8 @@ def clip_text_embeddings(clip_file: str,
         device: where to run the text tower (default CPU).
     """
     templates = get_templates(templates)
-    class_names = list(class_names)
+    queries = (class_names.queries if isinstance(class_names, ClassNames)
+               else list(class_names))
     state_dict = load_clip_checkpoint(clip_file)
     cfg = clip_text_cfg(state_dict, clip_file, text_cfg)
     store = TextEmbeddingCache(cache_dir) if cache else None
@@ -118,9 +117,9 @@ def clip_text_embeddings(clip_file: str,
     if device is not None:
         tower = tower.to(device)
     print_log(
-        f'encoding {len(class_names)} class name(s) x {len(templates)} '
+        f'encoding {len(queries)} class name(s) x {len(templates)} '
         f'template(s) with the text tower of {clip_file}', logger='current')
-    embeddings = encode_prompts(tower, class_names, templates).cpu()
+    embeddings = encode_prompts(tower, queries, templates).cpu()
     if embeddings.shape[1] != cfg['embed_dim']:
         raise CLIPCheckpointError(
             f'{clip_file}: text embeddings of width {embeddings.shape[1]}, '

@@ -1,0 +1,3 @@
+from .pamr import PAMR
+
+__all__ = ['PAMR']
