@@ -167,9 +167,16 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
         the student the teacher's class text embeddings."""
         super().init_weights()
         self.teacher.init_weights()
-        self.teacher.decode_head.load_weights(require=True)
-        self.decode_head.set_text_embeddings(
-            self.teacher.decode_head.text_embeddings)
+        head = self.teacher.decode_head
+        head.load_weights(require=True)
+        if head.text_embeddings.shape[0] != head.num_classes:
+            raise ValueError(
+                f'MaskClipPlus: the student classifies with one text '
+                f'embedding per class, but the teacher\'s class names give '
+                f'{head.text_embeddings.shape[0]} names for '
+                f'{head.num_classes} classes (synonyms); give the teacher one '
+                f'name per class')
+        self.decode_head.set_text_embeddings(head.text_embeddings)
 
     def _apply(self, fn, *args, **kwargs):
         # device and dtype moves reach the teacher too
