@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from denseclip_helpers import load_tool
-from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmseg.registry import DATASETS, MODELS
 

@@ -1,7 +1,8 @@
-"""MaskCLIP+ on a folder of your own images: no annotation file, any class names.
+"""MaskCLIP+ on a folder of your own images: no annotations, any class names.
 
-    python tools/maskclip_plus_folder.py IMAGES --classes "Batman,Joker,building,sky" \\
-        --clip pretrained/ViT-B-16.pt [--iters 300] [--work-dir DIR] [--out DIR]
+    python tools/maskclip_plus_folder.py IMAGES \\
+        --classes "Batman,Joker,building,sky" --clip pretrained/ViT-B-16.pt \\
+        [--iters 300] [--work-dir DIR] [--out DIR]
     ... [--classes-file names.txt] [--config CONFIG] [--templates single]
         [--text-heads N] [--device cuda] [--cfg-options KEY=VALUE ...]
 
@@ -52,8 +53,9 @@ from denseclip.visualization import (draw_legend, font_for,  # noqa: E402
                                      legend_entries, make_palette,
                                      overlay_labels)
 
-CONFIG = osp.join(REPO, 'configs', 'maskclip_plus', 'web_image',
-                  'maskclip_plus_vit16_deeplabv2_r101_512x512_300_web_image.py')
+CONFIG = osp.join(
+    REPO, 'configs', 'maskclip_plus', 'web_image',
+    'maskclip_plus_vit16_deeplabv2_r101_512x512_300_web_image.py')
 CONFIG_NAME = 'maskclip_plus_folder.py'
 
 # training log lines shown (all with --verbose; the full log is in WORK_DIR)
@@ -275,8 +277,6 @@ def load_student(cfg: Config, checkpoint: str, device: str):
     from mmengine.runner import load_checkpoint
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
-
-    import denseclip  # noqa: F401  (registers the modules)
     register_all_modules(init_default_scope=True)
     with warnings.catch_warnings():  # mmseg's loss-builder deprecation notes
         warnings.simplefilter('ignore', UserWarning)

@@ -1,4 +1,4 @@
-"""A ground-truth map in which every pixel is unlabeled, for images without annotations."""
+"""A ground-truth map that is unlabeled everywhere, for images without annotations."""
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
@@ -8,7 +8,7 @@ from .mark_unlabeled import UNLABELED_INDEX
 
 @TRANSFORMS.register_module()
 class UnlabeledSegMap(BaseTransform):
-    """Give the image a ``gt_seg_map`` of its size filled with ``unlabeled_index``.
+    """Give the image a ``gt_seg_map`` of its size, ``unlabeled_index`` everywhere.
 
     Takes the place of ``LoadAnnotations`` + ``MarkUnlabeled`` when there is
     no annotation file at all (``ImageFolderDataset``): MaskCLIP+ then
