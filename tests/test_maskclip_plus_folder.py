@@ -141,7 +141,7 @@ def test_web_image_configs_follow_the_reference():
         assert cfg.model.backbone.init_cfg.checkpoint == \
             f'open-mmlab://resnet{depth}_v1c'
         assert cfg.model.decode_head.decode_module == dict(
-            type='ASPPV2Head', dilations=(6, 12, 18, 24))
+            type='ASPPV2Head', dilations=(6, 12, 18, 24), norm_act=True)
         assert cfg.crop_size == (512, 512)
         assert cfg.clip_file == 'pretrained/ViT-B-16.pt'
         assert cfg.train_cfg.max_iters == 300
