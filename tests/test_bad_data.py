@@ -19,6 +19,7 @@ from tiny_runner import mmengine_log, runner_cfg, write_dataset
 
 from denseclip.datasets import BadLabelError, SampleError
 from denseclip.engine import add_data_checks, setup_train_run
+from denseclip.models.segmentors import TrainingFreeSegmentor
 from denseclip.models.text import zero_shot
 from denseclip.models.text.prompt_class_names import (read_class_name_file,
                                                       resolve_class_names)
@@ -305,16 +306,13 @@ def test_demo_with_1000_class_names(rn_clip, photo, tmp_path, monkeypatch):
     names = tmp_path / 'names.txt'
     names.write_text('\n'.join(f'object {i}' for i in range(1000)))
     widths = []
-    predict_by_feat = type(MODELS.build(toy_maskclip_cfg(
-        rn_clip, cache_dir=str(tmp_path))).decode_head).predict_by_feat
+    resize_scores = TrainingFreeSegmentor.resize_scores
 
     def spy(self, seg_logits, metas):
         widths.append(seg_logits.shape[1])
-        return predict_by_feat(self, seg_logits, metas)
+        return resize_scores(self, seg_logits, metas)
 
-    monkeypatch.setattr(type(MODELS.build(toy_maskclip_cfg(
-        rn_clip, cache_dir=str(tmp_path))).decode_head), 'predict_by_feat',
-        spy)
+    monkeypatch.setattr(TrainingFreeSegmentor, 'resize_scores', spy)
     out = str(tmp_path / 'r.png')
     with mmengine_log() as log:
         assert maskclip_demo.main(demo_args(

@@ -128,3 +128,23 @@ def test_no_slide_setting_is_a_clear_error(bench):
     with pytest.raises(SystemExit, match='no slide setting'):
         bench.main([TOY_CONFIG, '--size', '64', '--iters', '1', '--modes',
                     'slide', '--cfg-options', 'model.test_cfg.mode=whole'])
+
+
+def test_training_free_methods_side_by_side(bench, capsys):
+    """--methods: each method's last block on the same MaskCLIP ViT config,
+    whole and batched slide rows, img/s against MaskCLIP's."""
+    results = bench.main([
+        'configs/toy/maskclip_vit_toy.py', '--methods', 'maskclip', 'sclip',
+        'naclip', '--size', '64', '--iters', '1', '--warmup', '0',
+        '--device', 'cpu'])
+    printed = capsys.readouterr().out
+    rows = results[0]['rows']
+    assert [(r['model'], r['mode']) for r in rows] == [
+        (m, mode) for mode in ('whole', 'slide')
+        for m in ('maskclip', 'sclip', 'naclip')]
+    assert rows[3]['label'] == 'inference slide (1 crop of 224x224)'
+    assert set(results[0]['ratios']) == {
+        f'{mode}: {m} vs maskclip' for mode in ('whole', 'slide')
+        for m in ('sclip', 'naclip')}
+    assert 'maskclip_vit_toy.py as naclip: TrainingFreeSegmentor' in printed
+    assert '[sclip] inference whole' in printed

@@ -401,3 +401,18 @@ def test_self_training_with_agreement_never_labels_against_the_teacher(
     assert (agreed[:, 4:6, :6] == 255).all()  # the student's corner: ignored
     assert (agreed[:, :4] == 255).all()
     assert set(agreed.unique().tolist()) == {1, 255}
+
+
+def test_a_teacher_with_synonyms_is_refused_by_name(rn_clip, tmp_path):
+    """The student's classifier is one text embedding per class: a teacher
+    whose class names carry synonyms stops with the counts, not a shape
+    error inside the head."""
+    cfg = student_cfg(rn_clip, tmp_path)
+    names = list(NAMES)
+    names[1] = [names[1], names[1] + ' thing']
+    cfg.teacher.decode_head.class_names = names
+    model = MODELS.build(cfg)
+    with pytest.raises(ValueError,
+                       match=rf'{len(NAMES) + 1} names for {len(NAMES)} '
+                       r'classes \(synonyms\)'):
+        model.init_weights()

@@ -16,13 +16,12 @@ from mmengine.config import Config
 from denseclip.datasets.corrupt import CORRUPTIONS, REFERENCE_CORRUPTIONS
 from denseclip.engine.corruption_setup import add_corruption
 from denseclip.engine.data_checks import add_data_checks
-from denseclip.toy.files import prepare_toy_files
 
 
 @pytest.fixture(scope='module')
-def toy_files(tmp_path_factory):
-    """The random-weight toy CLIP and the toy dataset."""
-    return prepare_toy_files(str(tmp_path_factory.mktemp('toy')))
+def toy_files(shared_toy_files):
+    """The random-weight toy CLIP and the toy dataset (read only)."""
+    return shared_toy_files
 
 
 @pytest.fixture(scope='module')
@@ -147,6 +146,7 @@ class _Interrupted(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_small_toy_sweep_is_resumable(robustness, toy_files, tmp_path,
                                       capsys, monkeypatch):
     work_dir = str(tmp_path / 'sweep')

@@ -2,6 +2,7 @@
 training, what the trained model has learnt (retrieval), and MaskCLIP on it
 segmenting the toy validation split above chance without any label."""
 import math
+import os
 import os.path as osp
 
 import numpy as np
@@ -237,10 +238,11 @@ def test_maskclip_on_the_trained_clip_segments_without_labels(
 def test_maskclip_plus_learns_from_the_trained_teacher_without_labels(
         tiny_clip, tmp_path):
     """configs/toy/maskclip_plus_toy.py, shortened (80 iterations of 8
-    crops, no self-training), with MaskCLIP on the suite's toy CLIP as its
-    frozen teacher: no ground-truth class reaches training, yet the student
-    segments the validation split far above chance (about 20) and close to
-    its teacher (the full demo beats it: docs/maskclip.md)."""
+    crops, self-training from 60), with MaskCLIP on the suite's toy CLIP as
+    its frozen teacher: no ground-truth class reaches training, yet the
+    student segments the validation split far above chance (about 20) and
+    above its teacher (docs/maskclip_plus.md), and keeps every class: none falls below half its teacher IoU (a class collapsing
+    into the background is how the recipe failed on unseen data)."""
     _, _, clip, _ = tiny_clip
     root = str(tmp_path / 'ade')
     make_toy_dataset(root, num_train=16, num_val=12, seed=7)
@@ -255,7 +257,7 @@ def test_maskclip_plus_learns_from_the_trained_teacher_without_labels(
         f'model.teacher.decode_head.text_cache_dir={tmp_path / "cache"}',
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
-        f'model.self_train_from={iters}', 'train_dataloader.batch_size=8',
+        'model.self_train_from=60', 'train_dataloader.batch_size=8',
         'param_scheduler.0.end=5', 'param_scheduler.1.begin=5',
         f'param_scheduler.1.end={iters}']
     train_tool, test_tool = load_tool('train'), load_tool('test')
@@ -273,17 +275,45 @@ def test_maskclip_plus_learns_from_the_trained_teacher_without_labels(
     student = test_tool.main(
         [osp.join(REPO, 'configs/toy/maskclip_plus_toy.py'),
          osp.join(work_dir, f'iter_{iters}.pth'), '--work-dir',
-         str(tmp_path / 'student_test'), '--cfg-options', *student_options])
+         str(tmp_path / 'student_test'), '--out', str(tmp_path / 'student_out'),
+         '--cfg-options', *student_options])
     teacher = test_tool.main(
         [osp.join(REPO, 'configs/toy/maskclip_toy.py'), '--work-dir',
-         str(tmp_path / 'teacher_test'), '--cfg-options',
+         str(tmp_path / 'teacher_test'), '--out', str(tmp_path / 'teacher_out'),
+         '--cfg-options',
          *[o for o in data if not o.startswith('train_dataloader')],
          f'model.backbone.pretrained={clip}',
          f'model.decode_head.clip_pretrained={clip}',
          f'model.decode_head.text_cache_dir={tmp_path / "cache"}'])
     scores = dict(student=student['mIoU'], teacher=teacher['mIoU'])
     assert scores['student'] >= 50, scores
-    assert scores['student'] >= scores['teacher'] - 5, scores
+    # measured 87.4 against 65.5 (the recipe before: 59.8 against 65.5)
+    assert scores['student'] >= scores['teacher'] + 5, scores
+    annotations = osp.join(root, 'annotations', 'validation')
+    ious = {name: per_class_iou(str(tmp_path / f'{name}_out'), annotations)
+            for name in ('student', 'teacher')}
+    print('mIoU', scores, 'per-class IoU', ious)  # shown with pytest -rP
+    assert len(ious['student']) == len(TOY_CLASSES)
+    assert all(s >= t / 2 for s, t in zip(ious['student'], ious['teacher'])), ious
+
+
+def per_class_iou(predictions: str, annotations: str) -> list:
+    """IoU (%) of each toy class from the label PNGs ``tools/test.py --out``
+    wrote (``reduce_zero_label``: classes 1..5, as the annotations)."""
+    from PIL import Image
+    names = sorted(os.listdir(annotations))
+    assert sorted(os.listdir(predictions)) == names
+    inter = np.zeros(len(TOY_CLASSES))
+    union = np.zeros(len(TOY_CLASSES))
+    for name in names:
+        truth = np.asarray(Image.open(osp.join(annotations, name)))
+        pred = np.asarray(Image.open(osp.join(predictions, name)))
+        valid = truth > 0
+        for k in range(len(TOY_CLASSES)):
+            t, p = (truth == k + 1) & valid, (pred == k + 1) & valid
+            inter[k] += (t & p).sum()
+            union[k] += (t | p).sum()
+    return list(np.round(100 * inter / union, 2))
 
 
 # ------------------------------------------- the ViT toy CLIP and methods

@@ -4,14 +4,18 @@ synonyms -> prob_thd -> argmax, checked against that order written out
 (as NACLIP's segmentor computes it), for chunks of names and all at once."""
 import copy
 
+import cv2
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from denseclip_helpers import load_tool
 from maskclip_helpers import toy_maskclip_cfg
 from mmengine.config import ConfigDict
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
+from denseclip.apis import maskclip_model_cfg
 from denseclip.models.postprocess import PAMR
 from denseclip.models.text.class_names import ClassNames
 
@@ -80,8 +84,9 @@ def test_labels_follow_the_protocol(rn_clip, tmp_path, settings, chunk):
     inputs = torch.randn(1, 3, 64, 96)
     got = predict(model, inputs, PADDED)[0].pred_sem_seg.data[0]
     pamr = settings.get('pamr')
+    assert model.logit_scale == settings.get('logit_scale', 40.)
     expected = expected_labels(
-        logits, inputs, PADDED, settings.get('logit_scale', 40.),
+        logits, inputs, PADDED, model.logit_scale,
         settings.get('prob_thd', 0.),
         PAMR(num_iter=3, dilations=(2, 4)) if pamr else None)
     assert got.shape == (75, 113)
@@ -92,8 +97,9 @@ def test_labels_follow_the_protocol(rn_clip, tmp_path, settings, chunk):
 
 
 def test_the_threshold_is_the_top_probability(rn_clip, tmp_path):
-    """Two names, logits 0 and 0.01 apart: the top probability is
-    sigmoid(logit_scale * 0.01); under prob_thd the pixel is background."""
+    """One name 0.05 above the other eight: the top probability is its
+    softmax at the segmentor's default logit_scale 40; under prob_thd the
+    pixel is background."""
     logits = torch.zeros(1, 9, 2, 2)
     logits[:, 3] = 0.05  # name 3, class 1 ('cat'), wins everywhere
     meta = dict(ori_shape=(8, 8), img_shape=(64, 64), pad_shape=(64, 64),
@@ -149,6 +155,7 @@ def test_slide_windows_are_batched_and_averaged(vit_clip, tmp_path):
                 count[:, :, y1:y1 + 32, x1:x1 + 32] += 1
     for i in range(2):
         expected = expected_labels((sums / count)[i:i + 1], None, meta,
+                                   logit_scale=model.logit_scale,
                                    prob_thd=0.2, at_head_resolution=False)
         assert (got[i].pred_sem_seg.data[0] != expected).float().mean() < 1e-3
 
@@ -180,3 +187,81 @@ def test_bad_settings_are_named(rn_clip, tmp_path, key, value, message):
                        'must be a positive integer'):
         build(rn_clip, tmp_path,
               test_cfg=ConfigDict(mode='slide', crop_batch_size=0))
+
+
+# --- the methods' settings in one place, and the demo -----------------------
+@pytest.mark.parametrize('method, mode, scale, slide', [
+    ('maskclip', 'maskclip', 100., None), ('sclip', 'sclip', 40., 224),
+    ('clearclip', 'clearclip', 50., 448), ('naclip', 'naclip', 40., 224)])
+def test_the_factory_gives_each_methods_settings(vit_clip, method, mode,
+                                                 scale, slide):
+    cfg = maskclip_model_cfg(vit_clip.jit, SYNONYMS, method=method)
+    assert cfg.backbone.dense_last_block['mode'] == mode
+    assert 'pamr' not in cfg and 'prob_thd' not in cfg
+    # MaskCLIP without a threshold needs no scale: EncoderDecoder builds it
+    assert cfg.get('logit_scale') == (None if method == 'maskclip' else scale)
+    assert maskclip_model_cfg(vit_clip.jit, SYNONYMS, method=method,
+                              prob_thd=0.1).logit_scale == scale
+    assert cfg.decode_head.templates == (
+        'imagenet85' if method == 'maskclip' else 'imagenet80')
+    if slide is None:
+        assert cfg.test_cfg.mode == 'whole'
+    else:
+        assert cfg.test_cfg.crop_size == (slide, slide)
+        assert cfg.test_cfg.stride == (slide // 2, slide // 2)
+    model = MODELS.build(cfg)
+    assert model.backbone.dense_last_block.mode == mode
+    assert model.decode_head.query_class.tolist() == CLASSES.tolist()
+    with_pamr = maskclip_model_cfg(vit_clip.jit, SYNONYMS, method=method,
+                                   pamr=True, prob_thd=0.2)
+    assert with_pamr.pamr == dict(type='PAMR', num_iter=10, dilations=(8, 16))
+    assert MODELS.build(with_pamr).pamr.num_iter == 10
+
+
+def test_the_factory_names_what_a_resnet_cannot_do(rn_clip):
+    with pytest.raises(ValueError, match=r'toy_rn.pt is a CLIP ResNet; '
+                       r'naclip changes the last attention block of a CLIP '
+                       r'ViT'):
+        maskclip_model_cfg(rn_clip.jit, ['a', 'b'], method='naclip')
+    with pytest.raises(ValueError, match="unknown training-free method 'x'"):
+        maskclip_model_cfg(rn_clip.jit, ['a', 'b'], method='x')
+
+
+def demo_run(clip, tmp_path, *extra):
+    demo = load_tool('maskclip_demo')
+    image = str(tmp_path / 'photo.png')
+    cv2.imwrite(image, np.random.default_rng(0).integers(
+        0, 256, (40, 56, 3), dtype=np.uint8))
+    out = str(tmp_path / 'out.png')
+    args = [image, '--clip', clip.jit, '--out', out, '--templates', 'single',
+            '--text-heads', str(clip.shape['transformer_heads']),
+            '--cache-dir', str(tmp_path / 'cache'), *extra]
+    return demo, demo.main(args), cv2.imread(out), args
+
+
+def test_demo_methods_pamr_and_synonyms(vit_clip, tmp_path, capsys):
+    demo, rc, out, args = demo_run(vit_clip, tmp_path, '--classes',
+                                   'sky|cloud, red car ,tree|bush|hedge',
+                                   '--pamr', '--prob-thd', '0.4')
+    assert rc == 0 and out.shape == (40, 56, 3)
+    printed = capsys.readouterr().out
+    assert 'naclip: slide inference, images fit in 2048x336, PAMR' in printed
+    parsed = demo.make_parser().parse_args(args)
+    names = demo.parse_class_names(parsed, None)
+    assert names.synonyms == (('sky', 'cloud'), ('red car', ),
+                              ('tree', 'bush', 'hedge'))
+    for method in ('maskclip', 'sclip', 'clearclip'):
+        _, rc, out, _ = demo_run(vit_clip, tmp_path, '--classes', 'a,b|c',
+                                 '--method', method)
+        assert rc == 0 and out.shape == (40, 56, 3)
+        assert f'{method}: ' in capsys.readouterr().out
+
+
+def test_demo_default_method_follows_the_clip_file(vit_clip, rn_clip,
+                                                   tmp_path, capsys):
+    demo_run(rn_clip, tmp_path, '--classes', 'a,b')
+    assert 'maskclip: whole inference, images fit in 2048x512' in \
+        capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        demo_run(rn_clip, tmp_path, '--classes', 'a,b', '--method', 'sclip')
+    assert 'is a CLIP ResNet; sclip changes' in capsys.readouterr().err

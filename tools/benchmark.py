@@ -7,6 +7,7 @@
                               [--iters 3] [--warmup 1] [--batch 1]
                               [--train-batch 2] [--threads N]
                               [--cfg-options k=v ...] [--json OUT.json]
+                              [--methods maskclip sclip clearclip naclip]
 
 Random weights and random inputs; what each row measures, how speed and
 peak memory are taken, and the figures measured: docs/performance.md. The
@@ -39,6 +40,7 @@ the other model holds. Details and figures: docs/performance.md."""
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from mmengine.config import DictAction
 
+    from denseclip.apis import METHODS
     from denseclip.benchmark import MODES, TEXT_CACHE_CHOICES
     from denseclip.engine.compiled_inference import COMPILE_MODES
     parser = argparse.ArgumentParser(
@@ -89,6 +91,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (CONFIG '
                         'only, not the baseline)')
+    parser.add_argument('--methods', nargs='+', choices=sorted(METHODS),
+                        help='training-free methods on CONFIG (a MaskCLIP '
+                        'ViT config, e.g. configs/maskclip/maskclip_vit16_'
+                        '512x512_voc12aug_20.py): one row set each, slide '
+                        '224 / 112 windows batched, ratios against maskclip')
     parser.add_argument('--json', help='also write the rows to this file')
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0:
@@ -100,6 +107,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         args.baseline = (DEFAULT_BASELINE if osp.abspath(args.config)
                          == DEFAULT_CONFIG else None)
     elif args.baseline.lower() == 'none':
+        args.baseline = None
+    if args.methods:
+        if 'train' in args.modes:
+            args.modes = [m for m in args.modes if m != 'train']
+        if not args.modes:
+            parser.error('--methods measures inference: --modes whole slide')
         args.baseline = None
     for path in (args.config, args.baseline):
         if path is not None and not osp.isfile(path):

@@ -1,30 +1,14 @@
-"""Open-vocabulary segmentation of your own images with MaskCLIP: any class names.
+"""Open-vocabulary segmentation of your own images with MaskCLIP, SCLIP,
+ClearCLIP or NACLIP: any class names, synonyms with ``|``.
 
-    python tools/maskclip_demo.py IMAGE --classes "Batman,Joker,building,sky" \\
-        --clip pretrained/ViT-B-16.pt --out result.png
+    python tools/maskclip_demo.py IMAGE --classes "sky|cloud,Batman,building" \\
+        --clip pretrained/ViT-B-16.pt --out result.png [--method naclip] [--pamr]
     python tools/maskclip_demo.py FOLDER --classes-file names.txt --out FOLDER_OUT
-    ... [--ks [THRESH]] [--pd [THRESH]] [--templates single] [--device cuda]
 
-Writes each image overlaid with the predicted classes' colours and a legend
-(every class, with its share of the image; with more than 30 names, the
-classes present), as a PNG of the input's size. Any image OpenCV reads:
-grayscale and 16-bit images are converted to 8-bit colour, an alpha channel
-is dropped. The labels are the segmentor's own inference
-(``mmseg.apis.inference_model`` on a ``TrainingFreeSegmentor``). Memory
-does not grow with the class names (1,000 and more work) and grows by about
-20 bytes per photo pixel (1.4 GB in all for 8000x6000): text embeddings are
-computed a few classes at a time, logits reach the photo's size a chunk of
-classes at a time, and the painting needs no full-size matplotlib figure
-(docs/bad_data.md). An output is written under
-a temporary name and renamed, so an interrupted run leaves no partial file.
-The model is built from the CLIP file alone
-(ResNet or ViT and their widths are read from its tensors); class names are
-free text (phrases, any script); their text embeddings are computed once and
-cached (``~/.cache/denseclip``). ``--ks`` / ``--pd`` switch on key smoothing /
-prompt denoising (thresholds 1.0 / 0.5, the reference's, unless given).
-
-Exit status: 0 on success, 2 for bad arguments (no class names, missing CLIP
-file or input), 1 if an image cannot be read (the others are still written).
+Writes each image with the predicted classes painted over it and a legend.
+The model is built from the CLIP file alone (``maskclip_model_cfg``, each
+method's published settings); labels are the segmentor's own inference.
+Options, memory and exit status: docs/maskclip.md ("Quick start").
 """
 import argparse
 import os
@@ -42,42 +26,67 @@ from mmseg.registry import MODELS
 from mmseg.utils import register_all_modules
 
 import denseclip  # noqa: F401  (registers the modules)
-from denseclip.apis import maskclip_model_cfg
+from denseclip.apis import (METHODS, maskclip_model_cfg, method_settings,
+                            method_test_pipeline)
 from denseclip.clip_files import find_clip_file
-from denseclip.models.clip_arch import describe
-from denseclip.models.text.prompt_class_names import (read_class_name_file,
-                                                      resolve_class_names)
+from denseclip.clip_io import load_clip_checkpoint
+from denseclip.models.clip_arch import describe, is_vit
+from denseclip.models.text.class_names import ClassNames
+from denseclip.models.text.prompt_class_names import resolve_class_name_sets
 from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, legend_entries,
                                      make_palette, overlay_labels)
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# with a CLIP ViT (the papers' best on average); a ResNet has only MaskCLIP
+DEFAULT_METHOD = 'naclip'
+SYNONYM_SEPARATOR = '|'
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description='MaskCLIP open-vocabulary segmentation demo')
+        description='Training-free open-vocabulary segmentation demo '
+        '(MaskCLIP, SCLIP, ClearCLIP, NACLIP)')
     parser.add_argument('input', help='an image, or a folder of images')
     names = parser.add_mutually_exclusive_group(required=True)
     names.add_argument('--classes',
-                       help='class names separated by commas')
+                       help='class names separated by commas; synonyms of '
+                       'one class separated by "|" (the class scores the '
+                       'best of them): "sky|cloud,red car|automobile,tree"')
     names.add_argument('--classes-file',
-                       help='a text file with one class name per line')
+                       help='a text file, one class per line, synonyms '
+                       'separated by commas (configs/ovss/class_names/)')
     parser.add_argument('--clip', default='pretrained/ViT-B-16.pt',
                         help='OpenAI CLIP file or model name')
     parser.add_argument('--out', required=True,
                         help='output PNG (for an image) or folder')
+    parser.add_argument('--method', choices=sorted(METHODS),
+                        help=f'default: {DEFAULT_METHOD} for a CLIP ViT, '
+                        'maskclip for a ResNet (the successors change a '
+                        "ViT's last block)")
+    parser.add_argument('--pamr', action='store_true',
+                        help='refine with PAMR (10 iterations, dilations 8 '
+                        "and 16, NACLIP's)")
+    parser.add_argument('--prob-thd', type=float, default=0.,
+                        help='pixels whose top class probability is below '
+                        'it take the first class (a background line)')
+    parser.add_argument('--logit-scale', type=float,
+                        help="softmax temperature for --prob-thd (default: "
+                        "the method's)")
+    parser.add_argument('--inference', choices=('whole', 'slide'),
+                        help="whole image or slide windows (default: the "
+                        "method's)")
     parser.add_argument('--ks', type=float, nargs='?', const=1.0, default=0.,
                         help='key smoothing (threshold, default 1.0)')
     parser.add_argument('--pd', type=float, nargs='?', const=0.5, default=0.,
                         help='prompt denoising (threshold, default 0.5)')
-    parser.add_argument('--templates', default='imagenet85',
-                        help="prompt templates: 'imagenet85' (the paper's) "
-                        "or 'single' (faster start)")
-    parser.add_argument('--scale', type=int, nargs=2, default=(2048, 512),
+    parser.add_argument('--templates',
+                        help="prompt templates: 'imagenet85', 'imagenet80' "
+                        "(default: the method's) or 'single' (faster start)")
+    parser.add_argument('--scale', type=int, nargs=2,
                         metavar=('LONG', 'SHORT'),
-                        help='resize to fit in LONG x SHORT (keep ratio), '
-                        'as the test configs do')
+                        help='resize to fit in LONG x SHORT (keep ratio); '
+                        "default 2048 x the method's short side")
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--text-heads', type=int,
                         help='text tower heads if not width // 64 (only for '
@@ -87,27 +96,27 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_class_names(args, parser_error) -> List[str]:
-    """Class names from ``--classes`` or ``--classes-file`` (at least two).
-
-    A file is read by :func:`read_class_name_file` (UTF-8, blank lines
-    skipped; a non-UTF-8 byte or a duplicate is an error naming the line).
-    """
+def parse_class_names(args, parser_error) -> ClassNames:
+    """Class names (at least two) from ``--classes`` (commas between
+    classes, ``|`` between synonyms) or ``--classes-file`` (a class per
+    line, synonyms separated by commas); errors name the line or class."""
     try:
         if args.classes_file is not None:
-            names = read_class_name_file(args.classes_file)
+            names = resolve_class_name_sets(args.classes_file)
         else:
-            names = [n for n in (name.strip()
-                                 for name in args.classes.split(',')) if n]
-            if not names:
+            entries = [[n.strip() for n in entry.split(SYNONYM_SEPARATOR)]
+                       for entry in args.classes.split(',') if entry.strip()]
+            if not entries:
                 parser_error('no class names given: pass e.g. --classes '
                              '"cat,sky"')
-            names = resolve_class_names(names)
+            names = resolve_class_name_sets(
+                [e[0] if len(e) == 1 else e for e in entries])
     except (FileNotFoundError, ValueError) as err:
         parser_error(str(err).replace('the class list', '--classes'))
-    if len(names) < 2:
+    if names.num_classes < 2:
         parser_error(f'give at least two class names (each pixel takes the '
-                     f'most similar one), got {names}; add e.g. "background"')
+                     f'most similar one), got {names.names}; add e.g. '
+                     f'"background"')
     return names
 
 
@@ -117,22 +126,37 @@ def list_images(path: str) -> List[str]:
         if f.lower().endswith(IMAGE_EXTENSIONS))
 
 
-def build_model(args, names: List[str]):
+def choose_method(args, clip_file: str) -> str:
+    """``--method``, else NACLIP on a CLIP ViT and MaskCLIP on a ResNet."""
+    if args.method:
+        return args.method
+    return DEFAULT_METHOD if is_vit(load_clip_checkpoint(clip_file)) \
+        else 'maskclip'
+
+
+def build_model(args, names):
     clip_file = find_clip_file(args.clip)
     print(describe(clip_file))
+    method = choose_method(args, clip_file)
+    settings = method_settings(method)
     cfg = maskclip_model_cfg(
-        clip_file, names, ks_thresh=args.ks, pd_thresh=args.pd,
-        templates=args.templates,
+        clip_file, names, method=method, ks_thresh=args.ks,
+        pd_thresh=args.pd, templates=args.templates,
+        logit_scale=args.logit_scale, prob_thd=args.prob_thd,
+        pamr=args.pamr, inference=args.inference,
         text_encoder=({'transformer_heads': args.text_heads}
                       if args.text_heads else None),
         text_cache_dir=args.cache_dir)
     register_all_modules(init_default_scope=True)
     model = MODELS.build(cfg)
-    model.cfg = Config(dict(test_pipeline=[
-        dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=tuple(args.scale), keep_ratio=True),
-        dict(type='PackSegInputs'),
-    ]))
+    short = args.scale[1] if args.scale else settings['short_side']
+    pipeline = method_test_pipeline(method, short)
+    if args.scale:
+        pipeline[1]['scale'] = tuple(args.scale)
+    model.cfg = Config(dict(test_pipeline=pipeline))
+    print(f'{method}: {cfg.test_cfg.mode} inference, images fit in '
+          f'{pipeline[1]["scale"][0]}x{pipeline[1]["scale"][1]}'
+          f'{", PAMR" if args.pamr else ""}')
     model = model.to(args.device).eval()
     # read the CLIP file and encode the names now, so that a bad name fails
     # here, before any image
@@ -159,8 +183,8 @@ def write_image_atomic(image: np.ndarray, out_file: str) -> None:
 
 def segment(model, image_path: str, out_file: str, names: List[str],
             palette, opacity: float, font) -> None:
-    """Label ``image_path``, paint the labels and a legend over it, and
-    write ``out_file`` (the image's size)."""
+    """Label ``image_path``, paint the labels and a legend (``names``: each
+    class's label) over it, and write ``out_file`` (the image's size)."""
     image = mmcv.imread(image_path)  # BGR, as mmseg's pipelines load it
     if image is None:
         raise OSError(f'cannot read image {image_path}: not an image file '
@@ -211,12 +235,13 @@ def main(argv=None) -> int:
         model = build_model(args, names)
     except (FileNotFoundError, ValueError) as err:
         parser_error(str(err))
-    palette = make_palette(len(names))
-    font = font_for(names)
+    labels = [names.label(k, 2) for k in range(names.num_classes)]
+    palette = make_palette(len(labels))
+    font = font_for(labels)
     failed = []
     for image_path, out_file in zip(images, outs):
         try:
-            segment(model, image_path, out_file, names, palette,
+            segment(model, image_path, out_file, labels, palette,
                     args.opacity, font)
         except OSError as err:
             print(f'maskclip_demo: {err}', file=sys.stderr)

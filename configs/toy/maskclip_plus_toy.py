@@ -54,11 +54,9 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
     dict(type='MarkUnlabeled', classes=list(range(num_classes))),
-    # scales near the test scale only: the teacher's pseudo labels get poor
-    # far from it (at 2x the yellow ring is too thin for its 1/32 stage), and
-    # with (0.5, 2.0) the student lost the ring on the seed-1 toy data
-    # (measured: 69.7 mIoU vs 82.1 with this range, teacher 68.6; 81.7 with
-    # this range after issue 10's loss-path changes)
+    # scales near the test scale only: far from it the teacher's pseudo
+    # labels get poor (at 2x the yellow ring is too thin for its 1/32 stage;
+    # docs/maskclip_plus.md)
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.5),
          keep_ratio=True),
     # cat_max_ratio does nothing here (as in the reference's annotation-free

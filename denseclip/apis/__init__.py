@@ -1,3 +1,5 @@
-from .maskclip_model import maskclip_model_cfg
+from .maskclip_model import (METHODS, PAMR_SETTINGS, maskclip_model_cfg,
+                             method_settings, method_test_pipeline)
 
-__all__ = ['maskclip_model_cfg']
+__all__ = ['METHODS', 'PAMR_SETTINGS', 'maskclip_model_cfg',
+           'method_settings', 'method_test_pipeline']

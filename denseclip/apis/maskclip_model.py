@@ -1,14 +1,12 @@
-"""A whole MaskCLIP segmentor config from nothing but an OpenAI CLIP file.
+"""A whole training-free segmentor config (MaskCLIP, SCLIP, ClearCLIP,
+NACLIP) from nothing but an OpenAI CLIP file and class names.
 
-The image tower's type and shape are read from the file
-(:mod:`denseclip.models.clip_arch`), so ``maskclip_model_cfg('ViT-B-16.pt',
-['cat', 'sky'])`` is a ready ``TrainingFreeSegmentor`` config (mmseg's
-``EncoderDecoder``, labels brought to the image size 64 classes at a time,
-so that 1,000 names fit in memory): the backbone
-reads the file on first use (``require_clip_weights``), the head takes its
-projections and computes the class text embeddings from it.
+The image tower's type and shape are read from the file; each method's
+published settings (last block, templates, logit scale, inference windows,
+short side: :data:`METHODS`) come from here, so that the demo and scripts
+share them. docs/ovss.md lists where they come from.
 """
-from typing import Optional
+from typing import List, Optional, Union
 
 from mmengine.config import ConfigDict
 
@@ -20,32 +18,92 @@ from ..models.text.prompt_class_names import (ClassNamesSpec,
                                               resolve_class_name_sets)
 from ..models.text.prompt_templates import TemplatesSpec
 
+# method -> its published settings on a CLIP ViT (ViT-B/16): the dense last
+# block, templates, logit scale, inference (None: whole image; else crop and
+# stride) and the short side images are resized to
+METHODS = {
+    'maskclip': dict(last_block=dict(mode='maskclip'), templates='imagenet85',
+                     logit_scale=100., slide=None, short_side=512,
+                     pos_interpolation='bilinear'),
+    'sclip': dict(last_block=dict(mode='sclip'), templates='imagenet80',
+                  logit_scale=40., slide=(224, 112), short_side=336,
+                  pos_interpolation='bicubic'),
+    'clearclip': dict(last_block=dict(mode='clearclip'),
+                      templates='imagenet80', logit_scale=50.,
+                      slide=(448, 224), short_side=448,
+                      pos_interpolation='bicubic'),
+    'naclip': dict(last_block=dict(mode='naclip', gaussian_std=5.),
+                   templates='imagenet80', logit_scale=40., slide=(224, 112),
+                   short_side=336, pos_interpolation='bicubic'),
+}
+# NACLIP's refinement (on by default in its code; here when asked for)
+PAMR_SETTINGS = dict(type='PAMR', num_iter=10, dilations=(8, 16))
+
+
+def method_settings(method: str) -> dict:
+    """A copy of ``METHODS[method]``; an unknown name is a ``ValueError``."""
+    if method not in METHODS:
+        raise ValueError(f'unknown training-free method {method!r}: one of '
+                         f'{", ".join(METHODS)}')
+    settings = dict(METHODS[method])
+    settings['last_block'] = dict(settings['last_block'])
+    return settings
+
+
+def method_test_pipeline(method: str,
+                         short_side: Optional[int] = None) -> List[dict]:
+    """The method's test pipeline: fit in ``2048 x short_side``, ratio
+    kept (the protocol's resize)."""
+    short = short_side or method_settings(method)['short_side']
+    return [dict(type='LoadImageFromFile'),
+            dict(type='Resize', scale=(2048, short), keep_ratio=True),
+            dict(type='PackSegInputs')]
+
 
 def maskclip_model_cfg(clip_file: str,
                        class_names: ClassNamesSpec,
                        ks_thresh: float = 0.,
                        pd_thresh: float = 0.,
-                       templates: TemplatesSpec = 'imagenet85',
+                       templates: Optional[TemplatesSpec] = None,
                        text_encoder: Optional[dict] = None,
-                       text_cache_dir: Optional[str] = None) -> ConfigDict:
-    """``TrainingFreeSegmentor`` config of MaskCLIP on the CLIP model in
+                       text_cache_dir: Optional[str] = None,
+                       method: str = 'maskclip',
+                       logit_scale: Optional[float] = None,
+                       prob_thd: float = 0.,
+                       pamr: Union[bool, dict, None] = None,
+                       inference: Optional[str] = None) -> ConfigDict:
+    """``TrainingFreeSegmentor`` config of ``method`` on the CLIP model in
     ``clip_file``.
 
     Args:
-        clip_file: an OpenAI CLIP file (any ResNet or ViT).
-        class_names: list, dataset name or ``.txt`` file
-            (:func:`~denseclip.models.text.prompt_class_names.resolve_class_names`).
-        ks_thresh, pd_thresh, templates, text_encoder, text_cache_dir: as in
+        clip_file: an OpenAI CLIP file (ResNet: ``maskclip`` only).
+        class_names: list (an entry may be a list of synonyms), dataset
+            name or ``.txt`` file (one class per line, synonyms separated
+            by commas).
+        method: one of :data:`METHODS`.
+        templates, logit_scale: None for the method's.
+        prob_thd: background threshold (0: off).
+        pamr: True for :data:`PAMR_SETTINGS`, or a PAMR config dict.
+        inference: ``'whole'`` or ``'slide'`` (None: the method's).
+        ks_thresh, pd_thresh, text_encoder, text_cache_dir: as in
             :class:`~denseclip.models.heads.MaskClipHead`.
     """
+    settings = method_settings(method)
     sets = resolve_class_name_sets(class_names)
     names = [list(s) if len(s) > 1 else s[0] for s in sets.synonyms]
     backbone = clip_visual_cfg(load_clip_checkpoint(clip_file), clip_file)
     backbone.update(pretrained=clip_file, require_clip_weights=True)
     vit = backbone['type'] == 'CLIPVisionTransformer'
     if vit:
-        backbone.update(return_value_path=True, get_embeddings=False)
+        backbone.update(dense_last_block=settings['last_block'],
+                        pos_interpolation=settings['pos_interpolation'],
+                        get_embeddings=False)
         in_channels, in_index = backbone['width'], -1
+    elif method != 'maskclip':
+        raise ValueError(
+            f'{clip_file} is a CLIP ResNet; {method} changes the last '
+            f'attention block of a CLIP ViT: use a ViT file (e.g. '
+            f'ViT-B-16) or method maskclip')
     else:
         in_channels, in_index = backbone['width'] * 32, 3
     head = dict(
@@ -58,16 +116,33 @@ def maskclip_model_cfg(clip_file: str,
         num_classes=len(names),
         clip_pretrained=clip_file,
         class_names=names,
-        templates=templates,
+        templates=templates or settings['templates'],
         text_encoder=text_encoder,
         text_cache_dir=text_cache_dir,
         ks_thresh=ks_thresh,
         pd_thresh=pd_thresh,
         align_corners=False)
-    return ConfigDict(
+    inference = inference or ('slide' if settings['slide'] else 'whole')
+    if inference not in ('whole', 'slide'):
+        raise ValueError(f"inference must be 'whole' or 'slide', got "
+                         f'{inference!r}')
+    test_cfg = dict(mode=inference, class_chunk=DEFAULT_CLASS_CHUNK)
+    if inference == 'slide':
+        crop, stride = settings['slide'] or (224, 112)
+        test_cfg.update(crop_size=(crop, crop), stride=(stride, stride))
+    cfg = ConfigDict(
         type='TrainingFreeSegmentor',
         data_preprocessor=dict(CLIP_DATA_PREPROCESSOR),
         backbone=backbone,
         decode_head=head,
         train_cfg=dict(),
-        test_cfg=dict(mode='whole', class_chunk=DEFAULT_CLASS_CHUNK))
+        test_cfg=test_cfg)
+    # the protocol's keys where they matter (MaskCLIP alone stays a config
+    # mmseg's EncoderDecoder takes too)
+    if method != 'maskclip' or logit_scale or prob_thd > 0:
+        cfg.logit_scale = logit_scale or settings['logit_scale']
+    if prob_thd > 0:
+        cfg.prob_thd = prob_thd
+    if pamr:
+        cfg.pamr = dict(PAMR_SETTINGS) if pamr is True else dict(pamr)
+    return cfg

@@ -27,6 +27,13 @@ def ratios(rows: List[dict], best: bool = False) -> List[Tuple[str, float]]:
         if base:
             out.append((f'{mode}: model vs baseline',
                         cached[speed] / base[0][speed]))
+    for mode in ('whole', 'slide'):  # methods against MaskCLIP
+        maskclip = find(model='maskclip', mode=mode)
+        for row in find(mode=mode):
+            if maskclip and row['model'] not in ('maskclip', 'model',
+                                                 'baseline'):
+                out.append((f'{mode}: {row["model"]} vs maskclip',
+                            row[speed] / maskclip[0][speed]))
     return out
 
 
@@ -34,7 +41,8 @@ def print_table(infos: List[dict], rows: List[dict]) -> None:
     """The models, the device and load, one line per row, the ratios."""
     info = infos[0]
     for sub in infos:
-        role = '' if sub['name'] == 'model' else ' (baseline)'
+        role = {'model': '', 'baseline': ' (baseline)'}.get(
+            sub['name'], f' as {sub["name"]}')
         print(f'\n{sub["config"]}{role}: {sub["model"]}, '
               f'{sub["params_m"]:.1f} M params, {sub["num_classes"]} '
               'classes, random weights')
@@ -52,8 +60,8 @@ def print_table(infos: List[dict], rows: List[dict]) -> None:
         print(f'load average {before} before, {after} after (more than the '
               f'{info["threads"]} threads: other jobs shared the cores)')
     ge = '' if info['peak_resettable'] else '>='
-    labels = [('[baseline] ' if r['model'] == 'baseline' else '') + r['label']
-              for r in rows]
+    labels = [('' if r['model'] == 'model' else f'[{r["model"]}] ') +
+              r['label'] for r in rows]
     width = max(len(label) for label in labels)
     print(f'{"":{width}s} {"input":>14s} {"img/s":>8s} {"s/iter":>8s} '
           f'{"best":>8s} {"cpu s":>8s} {"peak mem":>12s}')

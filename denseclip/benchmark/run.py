@@ -10,7 +10,7 @@ import torch
 from .memory import PeakMemory
 from .settings import BenchmarkSettings
 from .steps import inference_rows, train_row
-from .subjects import Subject, build_random_model
+from .subjects import Subject, build_random_model, method_options
 from .timing import measure
 
 
@@ -34,9 +34,14 @@ def benchmark_device(settings: BenchmarkSettings, device: torch.device,
     memory = PeakMemory(device)
     load_before = load_average()
     subjects = []
-    for name, config, options in (('model', settings.config,
-                                   settings.cfg_options),
-                                  ('baseline', settings.baseline, None)):
+    if settings.methods:
+        plan = [(method, settings.config,
+                 dict(settings.cfg_options or {}, **method_options(method)))
+                for method in settings.methods]
+    else:
+        plan = [('model', settings.config, settings.cfg_options),
+                ('baseline', settings.baseline, None)]
+    for name, config, options in plan:
         if config is None:
             continue
         cfg, model = build_random_model(config, options, device)

@@ -13,6 +13,8 @@ class BenchmarkSettings:
     ``text_cache``: DenseCLIP inference with the cached text features
     (``'on'``), as the reference runs it (``'off'``), or both rows.
     ``compile``: a ``torch.compile`` mode for inference, or None.
+    ``methods``: training-free methods measured on ``config`` (a MaskCLIP
+    ViT config), one subject each, instead of ``config`` and ``baseline``.
     """
     config: str
     baseline: Optional[str] = None
@@ -27,3 +29,4 @@ class BenchmarkSettings:
     warmup: int = 1
     batch: int = 1
     train_batch: int = 2
+    methods: Optional[Sequence[str]] = None

@@ -34,9 +34,34 @@ def build_random_model(config: str, cfg_options: Optional[dict],
         model_cfg.class_names = [
             f'class {i}' for i in range(model_cfg.decode_head.num_classes)
         ]
+    head = model_cfg.get('decode_head', {})
+    if head.get('type') == 'MaskClipHead':  # no CLIP or reference files
+        model_cfg.backbone.require_clip_weights = False
+        head.update(clip_pretrained=None, text_embeddings_path=None,
+                    visual_projs_path=None)
     model = revert_sync_batchnorm(MODELS.build(model_cfg))
     model.init_weights()
+    if hasattr(model.decode_head, 'text_source'):
+        head = model.decode_head
+        head.projections_source = head.text_source = 'random (benchmark)'
     return cfg, model.to(device)
+
+
+def method_options(method: str, crop: int = 224,
+                   stride: int = 112) -> dict:
+    """``--cfg-options`` that turn a MaskCLIP ViT config into ``method``
+    (its last block and position interpolation, ``maskclip_model_cfg``'s
+    ``METHODS``) on a ``TrainingFreeSegmentor`` with batched slide windows
+    of ``crop`` every ``stride`` (the same windows for every method)."""
+    from denseclip.apis import method_settings
+    settings = method_settings(method)
+    return {
+        'model.type': 'TrainingFreeSegmentor',
+        'model.backbone.dense_last_block': settings['last_block'],
+        'model.backbone.pos_interpolation': settings['pos_interpolation'],
+        'model.test_cfg': dict(mode='slide', crop_size=(crop, crop),
+                               stride=(stride, stride)),
+    }
 
 
 class Subject:

@@ -89,9 +89,13 @@ def _state_dict_of(checkpoint: Dict) -> Dict:
 
 
 def checkpoint_fit(model: nn.Module, checkpoint: Dict) -> CheckpointFit:
-    """Compare a loaded checkpoint with ``model``'s ``state_dict()``."""
-    own = _unwrap(model).state_dict()
+    """Compare a loaded checkpoint with ``model``'s ``state_dict()`` (on the
+    keys the model loads: ``model.convert_state_dict`` where it has one)."""
+    model = _unwrap(model)
+    own = model.state_dict()
     theirs = _state_dict_of(checkpoint)
+    if hasattr(model, 'convert_state_dict'):  # another layout it converts
+        theirs = model.convert_state_dict(theirs)
     fit = CheckpointFit(total=len(own), found=0)
     for key, value in own.items():
         other = theirs.get(key)

@@ -43,27 +43,13 @@ class MergedGroupsOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """``DefaultOptimWrapperConstructor`` with one param group per distinct
     setting instead of one per parameter.
 
-    mmengine's constructor gives every parameter its own group once
-    ``paramwise_cfg`` is set (DenseCLIP-R50: 289 groups), and the optimizer
-    then launches its ``_foreach_`` kernels once per group. Here the groups
-    ``paramwise_cfg`` produces are merged by equal settings (lr, weight
-    decay, the ``custom_keys`` entries ...): each parameter keeps exactly its
-    lr, weight decay and frozen state (frozen parameters stay out of the
-    optimizer, as in mmengine), in a handful of groups.
-
-    For ``Adam``, ``AdamW`` and ``SGD`` without an explicit ``fused`` or
-    ``foreach`` in the optimizer config it also picks the multi-tensor
-    implementation: ``fused=True`` when every trainable parameter is on a
-    device torch's fused kernels support (CUDA, CPU ...), else
-    ``foreach=True``.
-
-    Optimizer checkpoints hold the merged groups: resuming a run saved with
-    mmengine's default constructor (or the other way round) fails in
-    ``optimizer.load_state_dict`` on the group count; load such weights with
-    ``load_from`` instead of ``resume``.
-
-    Use: ``optim_wrapper = dict(constructor='MergedGroupsOptimWrapperConstructor',
-    optimizer=..., paramwise_cfg=...)``.
+    mmengine gives every parameter its own group once ``paramwise_cfg`` is set
+    (DenseCLIP-R50: 289), and the optimizer launches its ``_foreach_``
+    kernels per group. Groups of equal settings are merged here (each
+    parameter keeps its lr, weight decay and frozen state), and Adam / AdamW
+    / SGD get ``fused=True`` where torch supports it, else ``foreach=True``.
+    Optimizer states of the two constructors do not resume into each other
+    (docs/performance.md).
     """
 
     def add_params(self,

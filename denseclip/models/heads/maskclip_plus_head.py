@@ -1,5 +1,5 @@
 """MaskCLIP+'s head: any mmseg decode head, classifying with frozen CLIP text embeddings."""
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +15,8 @@ from ..text.text_embedding_file import read_text_embeddings
 class TextEmbeddingClassifier(nn.Module):
     """1x1 convolution whose weights are the (frozen) class text embeddings.
 
-    With ``bg_embedding`` a learnable background embedding (L2-normalised
-    when used) is prepended as class 0, for datasets whose background has no
-    sensible text.
+    ``bg_embedding``: a learnable background embedding (L2-normalised when
+    used) as class 0, for a background no text describes.
     """
 
     def __init__(self, channels: int, num_text_classes: int,
@@ -42,23 +41,20 @@ class TextEmbeddingClassifier(nn.Module):
 
 @MODELS.register_module()
 class MaskClipPlusHead(SeparableLossHeadMixin, BaseDecodeHead):
-    """A segmentation head of mmseg's own whose classifier is the class text embeddings.
+    """Any mmseg decode head, classifying with the frozen text embeddings.
 
-    ``decode_module`` is any mmseg decode head config (DeepLabv2's
-    ``ASPPV2Head``, DeepLabv3+'s ``DepthwiseSeparableASPPHead`` ...); its
-    ``conv_seg`` is replaced by a :class:`TextEmbeddingClassifier`, so
-    ``channels`` must equal the text width. The embeddings are frozen (a
-    buffer, saved with the model); they come from ``text_embeddings_path``
-    (``[K, C]``, the format of ``tools/prompt_engineering.py``) or from the
-    MaskCLIP teacher of :class:`~denseclip.models.segmentors.MaskClipPlus`.
+    ``decode_module`` (``ASPPV2Head``, ``DepthwiseSeparableASPPHead`` ...)
+    gets this head's ``in_channels``, ``channels``, ``num_classes``,
+    ``in_index``, ``dropout_ratio``, ``norm_cfg`` and ``align_corners``; its
+    ``conv_seg`` becomes a :class:`TextEmbeddingClassifier`, so ``channels``
+    must equal ``text_channels``. The embeddings come from
+    ``text_embeddings_path`` (``[K, C]``) or from MaskClipPlus's teacher.
 
     Args:
-        decode_module: config of the wrapped decode head; ``in_channels``,
-            ``channels``, ``num_classes``, ``in_index``, ``dropout_ratio``,
-            ``norm_cfg`` and ``align_corners`` are taken from this head.
+        decode_module: config of the wrapped decode head.
         text_channels: width of the text embeddings (CLIP's embedding width).
-        bg_embedding: prepend a learnable background class (``num_classes``
-            then counts it: text classes = ``num_classes - 1``).
+        bg_embedding: prepend a learnable background class (counted in
+            ``num_classes``).
         text_embeddings_path: optional ``[K, C]`` embedding file.
     """
 
@@ -118,3 +114,15 @@ class MaskClipPlusHead(SeparableLossHeadMixin, BaseDecodeHead):
 
     def forward(self, inputs: List[Tensor]) -> Tensor:
         return self.decode_module(inputs)
+
+    def forward_with_features(self,
+                              inputs: List[Tensor]) -> Tuple[Tensor, Tensor]:
+        """The logits and the features the classifier saw ``[B, C, h, w]``."""
+        seen = []
+        handle = self.classifier.register_forward_pre_hook(
+            lambda module, args: seen.append(args[0]))
+        try:
+            logits = self.decode_module(inputs)
+        finally:
+            handle.remove()
+        return logits, seen[-1]

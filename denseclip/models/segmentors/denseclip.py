@@ -24,34 +24,21 @@ def float32_region(device_type: str):
 class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
     """Language-guided dense prediction with context-aware prompting.
 
-    For an image with CLIP features (stage maps ``x1..x4``, global ``g``, dense
-    ``z``) and ``K`` class names:
+    With CLIP features (stage maps ``x1..x4``, global ``g``, dense ``z``) and
+    ``K`` class names:
 
-    1. ``t = text_encoder(names, contexts)``: the learnable contexts are the
-       prompt; ``t`` depends only on weights, so in eval mode it is computed
-       once and cached.
-    2. ``t = t + gamma * context_decoder(t, [g; z])``: post-model prompting
-       (the default, ``prompting='post'``).
-    3. ``s = <norm(z), norm(t)>``, the pixel-text score map ``[B, K, h, w]``,
-       is concatenated to stage ``score_concat_index``; neck and decode head
-       run on the result.
-    4. Training adds ``CE(s / tau, y)`` through ``identity_head`` and,
-       optionally, an auxiliary head on the raw stage maps. Every head's
-       loss resizes logits to the label size with two matrix products
-       (``SeparableLossSegmentorMixin``), not a scattering ``F.interpolate``.
+    1. ``t = text_encoder(names, contexts)`` (learnable contexts; cached in
+       eval mode, ``t`` depends only on weights);
+    2. ``t = t + gamma * context_decoder(t, [g; z])`` (post-model prompting);
+    3. ``s = <norm(z), norm(t)>`` ``[B, K, h, w]`` is concatenated to stage
+       ``score_concat_index``; neck and decode head run on the result;
+    4. training adds ``CE(s / tau, y)`` (``identity_head``) and optionally an
+       auxiliary head's loss.
 
-    Under autocast (``--amp``) the text encoder, the ``gamma`` residual, the
-    normalised score map and the losses stay in float32: ``gamma`` starts at
-    1e-4, so in bfloat16 the context decoder's contribution would round away.
-
-    With ``prompting='pre'`` (the paper's pre-model prompting) steps 1-2 are
-    instead ``v = context_decoder(contexts, [g; z])``, learnable queries that
-    decode the visual context, and ``t = text_encoder(names, v)``: the
-    decoded context replaces the learnable contexts at the text encoder's
-    input. ``t`` then depends on the image, so it cannot be cached and the
-    text encoder runs for every image (``K`` sequences each); configure the
-    decoder with ``visual_dim=token_embed_dim`` (queries and output) and
-    ``memory_dim`` = the width of ``[g; z]``. There is no ``gamma``.
+    ``prompting='pre'`` replaces 1-2 by ``v = context_decoder(contexts,
+    [g; z])``, ``t = text_encoder(names, v)`` (per image, not cached). Under
+    autocast the text path, ``gamma`` and the losses stay float32. Both in
+    docs/denseclip.md.
 
     Args:
         backbone: a CLIP image tower returning 4 stage maps and ``[g, z]``
@@ -63,10 +50,9 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
             ``mmseg.utils.get_classes`` (``'ade'``, ``'voc'`` ...), or None to
             take them from the dataset's metainfo (``ClassNamesHook``).
         context_length: token length of a class name (start and end
-            included); the text encoder's ``context_length`` minus this is the
-            number of learnable contexts. A longer name is an error naming
-            it, unless ``truncate_class_names`` (then it is cut, as the
-            reference did silently).
+            included); the rest of the text encoder's length holds the
+            learnable contexts. Longer names are an error unless
+            ``truncate_class_names``.
         context_feature: ``'attention'``: the context decoder attends to
             ``[g; z]``; ``'backbone'``: to the last stage map (set
             ``context_decoder.memory_dim`` to its channels).
@@ -75,16 +61,13 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
         tau: temperature of the pixel-text loss.
         token_embed_dim: width of the contexts (the text tower's width).
         text_dim: width of the text features (CLIP's embedding width).
-        freeze_text_encoder: keep the text encoder's weights fixed (the paper;
-            its parameters get no gradient). Gradients still reach the
-            contexts through it.
+        freeze_text_encoder: keep the text encoder's weights fixed (the
+            paper); gradients still reach the contexts through it.
         prompting: ``'post'`` (post-model, cached text) or ``'pre'``.
         cache_text: in eval mode, reuse the (post-model) text features until
             the weights change; off only to measure what the cache saves.
-        share_text_prefix: run ``[sot] + contexts``, the same for every class,
-            through the (causal) text transformer once instead of once per
-            class (``encode_with_shared_prefix``: equal features, a third of
-            the text encoder's time); off only to measure what it saves.
+        share_text_prefix: encode ``[sot] + contexts`` (the same for every
+            class) once (``encode_with_shared_prefix``); off only to measure.
         pretrained: one OpenAI CLIP file for both the image and text towers.
     """
 

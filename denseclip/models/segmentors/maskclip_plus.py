@@ -18,15 +18,12 @@ from ...datasets.keep_undistorted import UNDISTORTED_KEY
 from ...datasets.mark_unlabeled import UNLABELED_INDEX
 from ..clip_constants import CLIP_MEAN, CLIP_STD
 from ..losses import head_loss_by_feat
+from .maskclip_plus_reference_keys import from_reference_layout
 from .separable_loss_segmentor import SeparableLossSegmentorMixin
 
 def teacher_model_cfg(teacher: Union[dict, str]) -> dict:
-    """The teacher's model config: given, or the ``model`` of a MaskCLIP config file.
-
-    A relative path is read from the working directory; the configs here
-    name their teacher as ``'{{fileDirname}}/../../maskclip/....py'``, which
-    mmengine turns into an absolute path.
-    """
+    """The teacher's model config: given, or the ``model`` of a MaskCLIP
+    config file (a relative path is read from the working directory)."""
     if not isinstance(teacher, str):
         return teacher
     if not osp.isfile(teacher):
@@ -45,12 +42,9 @@ def assign_pseudo_labels(gt: Tensor,
                          conf_thresh: float = 0.) -> Tensor:
     """Fill the ``unlabeled_index`` pixels of ``gt`` ``[B, H, W]`` with pseudo labels.
 
-    ``probs`` ``[B, N, H, W]`` are class probabilities over the candidate
-    ``classes`` (``[N]`` label indices). Each unlabeled pixel takes the
-    candidate of highest probability; where that probability, renormalised
-    over the candidates, is below ``conf_thresh`` it is ignored instead.
-
-    Labelled and ignored pixels are left as they are.
+    Each takes the most probable of the candidate ``classes`` (``probs``
+    ``[B, N, H, W]`` over them), or ``ignore_index`` where that probability,
+    renormalised over the candidates, is below ``conf_thresh``.
     """
     probs = probs.clamp_min(0)
     probs = probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
@@ -65,54 +59,30 @@ def assign_pseudo_labels(gt: Tensor,
 class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
     """Train an mmseg segmentation network on MaskCLIP's predictions.
 
-    The student is a normal ``EncoderDecoder`` (e.g. DeepLabv2 on a
-    ResNet-101) whose head is a ``MaskClipPlusHead``: its classifier is the
-    teacher's class text embeddings. Pixels the train pipeline marks
-    ``unlabeled_index`` (``MarkUnlabeled``) are labelled on the fly:
-
-    * until ``self_train_from``: by the frozen MaskCLIP ``teacher`` run on the
-      same augmented batch, argmax over the candidate classes, pixels below
-      ``conf_thresh`` ignored;
-    * from iteration ``self_train_from`` on (self-training): by the student's
-      own predictions (detached), likewise; with ``self_train_agreement``
-      only where the teacher gives the same class (elsewhere ignored);
-    * when the train pipeline keeps the crop before photometric distortion
-      (``KeepUndistortedImage``, packed as ``img_undistorted``), the labels
-      are read from that crop, and the student trains on the distorted one.
-
-    Settings:
-
-    * annotation-free (``unseen_classes=None``): every class is a candidate;
-      the pipeline marks every class pixel unlabeled.
-    * transductive zero-shot (``unseen_classes=[...]``): ground truth is kept
-      for the seen classes, only unseen-class pixels (marked by the pipeline)
-      get pseudo labels, among the unseen classes. A ground-truth pixel of an
-      unseen class reaching training is an error (leakage).
-
-    The teacher is frozen and always in eval mode. It is kept outside the
-    module tree: it takes no part in the optimizer, in ``train()``/``eval()``
-    switches, in DDP, or in saved checkpoints (it is pure CLIP, rebuilt from
-    its CLIP file by ``init_weights``, which the runner calls before training
-    and before resuming). Testing needs no teacher.
+    The student is an ``EncoderDecoder`` with a ``MaskClipPlusHead``. The
+    pixels the pipeline marks ``unlabeled_index`` (``MarkUnlabeled``) get
+    pseudo labels from the frozen MaskCLIP ``teacher`` (from
+    ``self_train_from`` on, from the student itself), or with ``distill``
+    none: the student's features learn CLIP's dense features instead. The
+    teacher is kept outside the module tree (not optimised, not saved; rebuilt
+    from its CLIP file by ``init_weights``). docs/maskclip_plus.md has the
+    details and the settings.
 
     Args:
-        teacher: a MaskCLIP config file (``configs/maskclip/...py``, its
-            ``model`` is the teacher) or a model config: an ``EncoderDecoder``
-            with a ``MaskClipHead`` over the same classes (no background).
-        unseen_classes: label indices (student's) that get pseudo labels; None
-            for all (annotation-free).
+        teacher: a MaskCLIP config file or model config over the same
+            classes (the student may add a background embedding as class 0).
+        unseen_classes: student labels that get pseudo labels (zero-shot);
+            None: all (annotation-free).
         self_train_from: first iteration (1-based) of self-training; -1: never.
         conf_thresh: minimum pseudo-label probability among the candidates.
-        self_train_agreement: self-training labels stand only where the
-            teacher agrees; a student drifting onto another class's pixels
-            gets no label that confirms the drift.
+        self_train_agreement: self-training labels only where the teacher
+            agrees.
         unlabeled_index: the value ``MarkUnlabeled`` writes.
-        teacher_mean, teacher_std: normalisation the teacher expects (CLIP's);
-            inputs are re-normalised from the student's data preprocessor.
-
-    With a background embedding in the student head (``bg_embedding=True``)
-    the student's class 0 is background and its class ``k + 1`` is the
-    teacher's class ``k``.
+        teacher_mean, teacher_std: the teacher's input normalisation.
+        distill: feature distillation instead of pseudo labels.
+        distill_weight: weight of the distillation loss.
+        distill_labeled: distil on every pixel that is not ignored; False:
+            only on the unlabeled ones.
     """
 
     def __init__(self,
@@ -126,7 +96,15 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
                  unlabeled_index: int = UNLABELED_INDEX,
                  teacher_mean: Sequence[float] = CLIP_MEAN,
                  teacher_std: Sequence[float] = CLIP_STD,
+                 distill: bool = False,
+                 distill_weight: float = 1.,
+                 distill_labeled: bool = True,
                  **kwargs):
+        if distill and self_train_from >= 0:
+            raise ValueError(
+                f'MaskClipPlus: distill=True replaces pseudo labels, '
+                f'self-training included; set self_train_from=-1 (got '
+                f'{self_train_from})')
         super().__init__(backbone=backbone, decode_head=decode_head, **kwargs)
         teacher_model = MODELS.build(teacher_model_cfg(teacher))
         teacher_model.requires_grad_(False)
@@ -160,6 +138,9 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
         self.register_buffer('teacher_std',
                              torch.tensor(teacher_std).view(1, -1, 1, 1),
                              persistent=False)
+        self.distill = distill
+        self.distill_weight = distill_weight
+        self.distill_labeled = distill_labeled
         # training iterations seen, saved with the model so resuming keeps it
         self.register_buffer('train_iter', torch.zeros((), dtype=torch.long))
 
@@ -186,9 +167,16 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
         the student the teacher's class text embeddings."""
         super().init_weights()
         self.teacher.init_weights()
-        self.teacher.decode_head.load_weights(require=True)
-        self.decode_head.set_text_embeddings(
-            self.teacher.decode_head.text_embeddings)
+        head = self.teacher.decode_head
+        head.load_weights(require=True)
+        if head.text_embeddings.shape[0] != head.num_classes:
+            raise ValueError(
+                f'MaskClipPlus: the student classifies with one text '
+                f'embedding per class, but the teacher\'s class names give '
+                f'{head.text_embeddings.shape[0]} names for '
+                f'{head.num_classes} classes (synonyms); give the teacher one '
+                f'name per class')
+        self.decode_head.set_text_embeddings(head.text_embeddings)
 
     def _apply(self, fn, *args, **kwargs):
         # device and dtype moves reach the teacher too
@@ -212,17 +200,54 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
                 f'{self.unseen_classes.tolist()}) right after LoadAnnotations '
                 f'in the train pipeline.')
 
+    def _teacher_inputs(self, inputs: Tensor) -> Tensor:
+        """``inputs`` re-normalised from the student's preprocessing to the
+        teacher's."""
+        preprocessor = self.data_preprocessor
+        if getattr(preprocessor, '_enable_normalize', False):
+            inputs = inputs * preprocessor.std + preprocessor.mean
+        return (inputs - self.teacher_mean) / self.teacher_std
+
     @torch.no_grad()
     def teacher_probabilities(self, inputs: Tensor,
                               batch_img_metas: List[dict]) -> Tensor:
         """The frozen teacher's class probabilities ``[B, K_teacher, H, W]``."""
         self.teacher.eval()
-        preprocessor = self.data_preprocessor
-        if getattr(preprocessor, '_enable_normalize', False):
-            inputs = inputs * preprocessor.std + preprocessor.mean
-        inputs = (inputs - self.teacher_mean) / self.teacher_std
-        output = self.teacher.encode_decode(inputs, batch_img_metas)
+        output = self.teacher.encode_decode(self._teacher_inputs(inputs),
+                                            batch_img_metas)
         return self.teacher.decode_head.probabilities(output)
+
+    @torch.no_grad()
+    def teacher_features(self, inputs: Tensor) -> Tensor:
+        """CLIP's dense features (MaskCLIP's, before the classifier),
+        L2-normalised over channels: ``[B, C, h, w]``."""
+        self.teacher.eval()
+        head = self.teacher.decode_head
+        head.load_weights(require=True)
+        feats = self.teacher.extract_feat(self._teacher_inputs(inputs))
+        dense, _ = head.dense_features(head._transform_inputs(feats))
+        return F.normalize(dense, dim=1)
+
+    def distill_loss(self, feat: Tensor, gt: Tensor,
+                     inputs: Tensor) -> Tensor:
+        """L1 between the student's features ``feat`` (the classifier's
+        input) and the teacher's, both resized to the labels ``gt``
+        ``[B, H, W]``, over the pixels that are not ignored
+        (``distill_labeled``) or only the unlabeled ones."""
+        size = gt.shape[1:]
+        target = resize(self.teacher_features(inputs), size=size,
+                        mode='bilinear', align_corners=self.align_corners)
+        feat = resize(feat, size=size, mode='bilinear',
+                      align_corners=self.align_corners)
+        if self.distill_labeled:
+            mask = gt != self.decode_head.ignore_index
+        else:
+            mask = gt == self.unlabeled_index
+        if not mask.any():
+            return feat.sum() * 0.
+        feat = feat.permute(0, 2, 3, 1)[mask]
+        target = target.permute(0, 2, 3, 1)[mask].to(feat.dtype)
+        return F.l1_loss(feat, target) * self.distill_weight
 
     def pseudo_label(self, gt: Tensor, inputs: Tensor,
                      seg_logits: Optional[Tensor],
@@ -312,10 +337,18 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
             print_log(f'MaskClipPlus: self-training from iteration '
                       f'{self.self_train_from} on', logger='current')
         x = self.extract_feat(inputs)
-        seg_logits = self.decode_head.forward(x)
+        if self.distill:
+            seg_logits, feat = self.decode_head.forward_with_features(x)
+        else:
+            seg_logits = self.decode_head.forward(x)
         gt = torch.stack([s.gt_sem_seg.data[0] for s in data_samples]).long()
         self._check_no_leak(gt)
-        if (gt == self.unlabeled_index).any():
+        extra = {}
+        if self.distill:
+            extra['loss_distill'] = self.distill_loss(feat, gt, inputs)
+            gt = gt.masked_fill(gt == self.unlabeled_index,
+                                self.decode_head.ignore_index)
+        elif (gt == self.unlabeled_index).any():
             metas = [s.metainfo for s in data_samples]
             undistorted = self.undistorted_inputs(inputs, data_samples)
             if undistorted is None:
@@ -324,9 +357,30 @@ class MaskClipPlus(SeparableLossSegmentorMixin, EncoderDecoder):
                 gt = self.pseudo_label(gt, undistorted, None, metas)
         for sample, labels in zip(data_samples, gt):
             sample.gt_sem_seg = PixelData(data=labels[None])
-        losses = add_prefix(
-            head_loss_by_feat(self.decode_head, seg_logits, data_samples),
-            'decode')
+        losses = head_loss_by_feat(self.decode_head, seg_logits, data_samples)
+        losses = add_prefix({**losses, **extra}, 'decode')
         if self.with_auxiliary_head:
             losses.update(self._auxiliary_head_forward_train(x, data_samples))
         return losses
+
+    # ---------------------------------------------------------- checkpoints
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the reference's released files (maskclip_plus_reference_keys)
+        dropped = from_reference_layout(state_dict, prefix)
+        if dropped is not None:
+            print_log(
+                f'MaskClipPlus: a checkpoint in the MaskCLIP reference\'s '
+                f'layout: dropped its {dropped} teacher entries '
+                f'(decode_head.clip.*, its projections), as the teacher is '
+                f'not part of this model (init_weights rebuilds it from its '
+                f'CLIP file); decode_head.text_embeddings / bg_embeddings '
+                f'went to the student\'s classifier, _iter_counter ignored',
+                logger='current')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def convert_state_dict(self, state_dict: Dict) -> Dict:
+        """``state_dict`` with the keys this model loads from it (a copy):
+        what ``CheckpointFitHook`` compares with the model."""
+        converted = dict(state_dict)
+        from_reference_layout(converted)
+        return converted

@@ -118,7 +118,7 @@ class TrainingFreeSegmentor(EncoderDecoder):
 
     # ----------------------------------------------------------- inference
     def head_logits(self, inputs: Tensor) -> Tensor:
-        """The head's per-name scores at its own resolution ``[B, Q, h, w]``."""
+        """The head's per-name scores ``[B, Q, h, w]`` (its resolution)."""
         return self.decode_head.forward(self.extract_feat(inputs))
 
     def resize_scores(self, scores: Tensor,

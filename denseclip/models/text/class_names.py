@@ -84,11 +84,12 @@ class ClassNames:
         """One name per class; synonyms are an error naming the class."""
         for k, names in enumerate(self.synonyms):
             if len(names) > 1:
+                shown = ', '.join(names[:3]) + (', ...' if len(names) > 3
+                                                else '')
                 raise ValueError(
                     f'{owner + ": " if owner else ""}class {k} of '
-                    f'{self.source} has {len(names)} synonyms '
-                    f'({", ".join(names[:3])}{", ..." if len(names) > 3 else ""}'
-                    f') but this model takes one name per class')
+                    f'{self.source} has {len(names)} synonyms ({shown}) but '
+                    f'this model takes one name per class')
         return self.names
 
     def __eq__(self, other) -> bool:

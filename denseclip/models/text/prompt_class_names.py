@@ -1,14 +1,6 @@
-"""Class names as MaskCLIP puts them into prompts, per dataset.
-
-The paper's text embeddings were computed from these names (the lists of the
-reference ``tools/maskclip_utils/prompt_engineering.py``): plain English for
-VOC and Pascal Context (``'airplane'``, ``'potted plant'``, ``'tv monitor'``
-where mmseg's dataset classes say ``'aeroplane'``, ``'pottedplant'``,
-``'tvmonitor'``) and COCO-Stuff's stuff classes without the ``-other`` /
-``-stuff`` suffixes. For ADE20K and Cityscapes the reference uses the dataset's
-own names, which mmseg's ``get_classes`` gives. The order is always the
-dataset's class order, so class ``i`` of the embeddings is label ``i``.
-"""
+"""Class names per dataset as MaskCLIP's reference prompts them (plain
+words: ``'airplane'``, ``'potted plant'``), and the readers of class names
+from lists, dataset names and files (docs/maskclip.md)."""
 from typing import List, Optional, Sequence, Union
 
 from mmseg.utils import get_classes

@@ -1,23 +1,6 @@
-"""On-disk cache of zero-shot class text embeddings.
-
-Encoding 85 prompts per class with CLIP's text tower takes minutes on a CPU
-for 150 classes, and the result depends only on the CLIP file, the class names,
-the templates and the text tower's shape. Each result is stored as one file,
-named by a SHA-256 over exactly these:
-
-* the CLIP file's content (its SHA-256, computed once per process and file
-  version; a copy of the same file elsewhere hits the same entry, a file
-  rewritten in place does not);
-* the class names (each class's synonyms, when it has several) and the
-  templates, in order;
-* the text tower's config (heads etc., which the file cannot tell).
-
-The directory is ``$DENSECLIP_CACHE_DIR``, else
-``${XDG_CACHE_HOME:-~/.cache}/denseclip``, under ``text_embeddings/``; writes
-go to a temporary file that is renamed into place, so concurrent runs and
-interrupted runs never leave a partial entry. A stored entry repeats its key's
-inputs and is used only if they match.
-"""
+"""On-disk cache of zero-shot text embeddings, one file per SHA-256 of
+their inputs (the CLIP file's content, the names, the templates, the text
+tower's config), written atomically (docs/maskclip.md)."""
 import functools
 import hashlib
 import json

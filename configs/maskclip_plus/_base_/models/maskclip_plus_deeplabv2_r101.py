@@ -1,6 +1,8 @@
 # MaskCLIP+ student: DeepLabv2 (ASPP, dilations 6/12/18/24) on an ImageNet
 # ResNet-101 (output stride 8), classifying with the teacher's frozen class
 # text embeddings. The teacher (a MaskCLIP config) is set by each config.
+# Branches with BN and ReLU, as the reference's ASPPHeadV2 (its released
+# students load as they are).
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     type='MaskClipPlus',
@@ -28,7 +30,8 @@ model = dict(
             type='Pretrained', checkpoint='open-mmlab://resnet101_v1c')),
     decode_head=dict(
         type='MaskClipPlusHead',
-        decode_module=dict(type='ASPPV2Head', dilations=(6, 12, 18, 24)),
+        decode_module=dict(
+            type='ASPPV2Head', dilations=(6, 12, 18, 24), norm_act=True),
         in_channels=2048,
         in_index=3,
         channels=None,  # = text_channels, set with the teacher

@@ -1,0 +1,6 @@
+# MaskCLIP+ annotation-free on COCO-Stuff 164k (171 classes), teacher MaskCLIP
+# RN50x16 (released model: 17.3 mIoU).
+_base_ = ['./maskclip_plus_vit16_deeplabv2_r101_512x512_8k_coco-stuff164k.py']
+model = dict(
+    teacher='{{fileDirname}}/../../maskclip/maskclip_r50x16_512x512_coco-stuff164k.py',
+    decode_head=dict(channels=768, text_channels=768))

@@ -1,0 +1,19 @@
+# ClearCLIP (ViT-B/16) on ADE20K as its repository runs it (mc-lan/ClearCLIP
+# configs/cfg_ade20k.py): short side 448, slide 448 / 224, logit scale 50, no
+# background threshold, PAMR off, class names ade20k.txt. Published: 16.7
+# mIoU (paper).
+#   python tools/test.py configs/ovss/clearclip/clearclip_vit-b16_ade20k.py
+_base_ = ['./_base_/clearclip_vit-b16.py', '../_base_/datasets/ade20k.py']
+short_side = 448
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, short_side), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+model = dict(
+    decode_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names_file}}))

@@ -1,0 +1,12 @@
+# ClearCLIP (ViT-B/16) on ADE20K under this project's default protocol
+# (docs/ovss.md): short side 336, slide 224 / 112, logit scale 40, no
+# background threshold, PAMR off, class names ade20k.txt. Its published
+# settings: clearclip_vit-b16_ade20k.py.
+#   python tools/test.py configs/ovss/clearclip/clearclip_vit-b16_ade20k_default.py
+_base_ = ['./_base_/clearclip_vit-b16.py', '../_base_/datasets/ade20k.py']
+model = dict(
+    decode_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names_file}}),
+    logit_scale=40.0,
+    test_cfg=dict(mode='slide', crop_size=(224, 224), stride=(112, 112)))

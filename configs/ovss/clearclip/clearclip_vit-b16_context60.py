@@ -1,0 +1,20 @@
+# ClearCLIP (ViT-B/16) on Context60 as its repository runs it
+# (mc-lan/ClearCLIP configs/cfg_context60.py): short side 448, slide 448 /
+# 224, logit scale 50, background below probability 0.15, PAMR off, class
+# names context60.txt. Published: 32.6 mIoU (paper).
+#   python tools/test.py configs/ovss/clearclip/clearclip_vit-b16_context60.py
+_base_ = ['./_base_/clearclip_vit-b16.py', '../_base_/datasets/context60.py']
+short_side = 448
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, short_side), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+model = dict(
+    decode_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names_file}}),
+    prob_thd=0.15)

@@ -1,0 +1,26 @@
+# MaskCLIP (Zhou et al., ECCV 2022) on CLIP ViT-B/16 (pretrained/ViT-B-16.pt)
+# in the training-free protocol: the last block's value path as MaskCLIP's
+# own code runs it, x + out_proj(v) then + mlp(ln_2(.)) (no q-k attention),
+# then ln_post and proj; cosine similarity with each class name encoded over
+# the 80 ImageNet templates; slide windows 224 / 112; softmax(40 * cos) over
+# all names, max over a class's synonyms, no PAMR. No paper publishes a
+# configuration for MaskCLIP on the 8 benchmarks (the successors' tables
+# reprint one row), so its benchmark files use this project's default
+# protocol (docs/ovss.md, "Configs"). A benchmark file adds its data, its
+# class names and its background threshold.
+_base_ = [
+    '../../../maskclip/_base_/models/maskclip_vit16.py',
+    '../../../_base_/default_runtime.py',
+    '../../../maskclip/_base_/maskclip_test_runtime.py',
+]
+model = dict(
+    type='TrainingFreeSegmentor',
+    backbone=dict(
+        return_value_path=False,
+        dense_last_block=dict(mode='maskclip', residual=True, ffn=True),
+        pos_interpolation='bicubic'),
+    decode_head=dict(templates='imagenet80'),
+    logit_scale=40.0,
+    prob_thd=0.0,
+    pamr=None,
+    test_cfg=dict(mode='slide', crop_size=(224, 224), stride=(112, 112)))

@@ -1,0 +1,10 @@
+# MaskCLIP (ViT-B/16) on Context59: short side 336, slide 224 / 112, logit
+# scale 40, no background threshold, PAMR off, class names context59.txt (no
+# published configuration: this project's default protocol). Published
+# (SCLIP's table, reprinted by ClearCLIP and NACLIP): 26.4 mIoU.
+#   python tools/test.py configs/ovss/maskclip/maskclip_vit-b16_context59.py
+_base_ = ['./_base_/maskclip_vit-b16.py', '../_base_/datasets/context59.py']
+model = dict(
+    decode_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names_file}}))

@@ -1,0 +1,11 @@
+# MaskCLIP (ViT-B/16) on VOC21: short side 336, slide 224 / 112, logit scale
+# 40, background below probability 0.1, PAMR off, class names voc21.txt (no
+# published configuration: this project's default protocol). Published
+# (SCLIP's table, reprinted by ClearCLIP and NACLIP): 38.8 mIoU.
+#   python tools/test.py configs/ovss/maskclip/maskclip_vit-b16_voc21.py
+_base_ = ['./_base_/maskclip_vit-b16.py', '../_base_/datasets/voc21.py']
+model = dict(
+    decode_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names_file}}),
+    prob_thd=0.1)

@@ -1,0 +1,11 @@
+# NACLIP (ViT-B/16) on COCO-Stuff 164k under this project's default protocol
+# (docs/ovss.md): short side 336, slide 224 / 112, logit scale 40, no
+# background threshold, PAMR off, class names coco_stuff164k.txt. Its
+# published settings: naclip_vit-b16_coco_stuff164k.py.
+#   python tools/test.py configs/ovss/naclip/naclip_vit-b16_coco_stuff164k_default.py
+_base_ = ['./_base_/naclip_vit-b16.py', '../_base_/datasets/coco_stuff164k.py']
+model = dict(
+    decode_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names_file}}),
+    pamr=None)

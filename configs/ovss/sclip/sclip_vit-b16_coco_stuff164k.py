@@ -1,0 +1,19 @@
+# SCLIP (ViT-B/16) on COCO-Stuff 164k as its repository runs it
+# (wangf3014/SCLIP configs/cfg_coco_stuff164k.py): short side 448, slide 224
+# / 112, logit scale 40, no background threshold, PAMR off, class names
+# coco_stuff164k.txt. Published: 22.4 mIoU (paper).
+#   python tools/test.py configs/ovss/sclip/sclip_vit-b16_coco_stuff164k.py
+_base_ = ['./_base_/sclip_vit-b16.py', '../_base_/datasets/coco_stuff164k.py']
+short_side = 448
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(2048, short_side), keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+model = dict(
+    decode_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names_file}}))

@@ -1,0 +1,289 @@
+"""The method configs of the 8 open-vocabulary benchmarks (configs/ovss/
+<method>): each carries its paper's settings (values, read off the
+references' configs: docs/ovss.md), the default-protocol variants carry the
+project's default, and every model builds."""
+import argparse
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmseg.registry import DATASETS, MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+OVSS = osp.join(ROOT, 'configs', 'ovss')
+METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip')
+BENCHMARKS = ('voc21', 'context60', 'coco_object', 'voc20', 'context59',
+              'coco_stuff164k', 'cityscapes', 'ade20k')
+NUM_CLASSES = dict(voc21=21, context60=60, coco_object=81, voc20=20,
+                   context59=59, coco_stuff164k=171, cityscapes=19,
+                   ade20k=150)
+CLIP_FILE = 'pretrained/ViT-B-16.pt'
+PAMR = dict(type='PAMR', num_iter=10, dilations=(8, 16))
+SLIDE = ('slide', 224, 112)
+WHOLE = ('whole', None, None)
+
+# the last block: (mode, residual, ffn)
+BLOCKS = dict(maskclip=('maskclip', True, True), sclip=('sclip', True, True),
+              clearclip=('clearclip', False, False),
+              naclip=('naclip', False, False))
+
+
+def _settings(short, window, logit, thd, pamr, names):
+    return dict(short=short, window=window, logit=logit, thd=thd, pamr=pamr,
+                names=names)
+
+
+def _default(benchmark):
+    """This project's default protocol (docs/ovss.md)."""
+    return _settings(560 if benchmark == 'cityscapes' else 336, SLIDE, 40.0,
+                     0.1 if benchmark in ('voc21', 'context60',
+                                          'coco_object') else 0.0,
+                     None, f'{benchmark}.txt')
+
+
+# each method's published settings, benchmark by benchmark: wangf3014/SCLIP,
+# mc-lan/ClearCLIP, sinahmr/NACLIP configs/cfg_*.py over their segmentors'
+# defaults; MaskCLIP has none published and takes the default protocol
+PAPER = {
+    'maskclip': {b: _default(b) for b in BENCHMARKS},
+    'sclip': dict(
+        voc21=_settings(336, SLIDE, 65.0, 0.1, None, 'voc21.txt'),
+        context60=_settings(336, SLIDE, 50.0, 0.1, None, 'context60.txt'),
+        coco_object=_settings(336, SLIDE, 50.0, 0.1, None,
+                              'coco_object.txt'),
+        voc20=_settings(336, SLIDE, 40.0, 0.0, None, 'voc20.txt'),
+        context59=_settings(336, SLIDE, 40.0, 0.0, None, 'context59.txt'),
+        coco_stuff164k=_settings(448, SLIDE, 40.0, 0.0, None,
+                                 'coco_stuff164k.txt'),
+        cityscapes=_settings(560, SLIDE, 40.0, 0.0, None, 'cityscapes.txt'),
+        ade20k=_settings(336, SLIDE, 40.0, 0.0, None, 'ade20k.txt')),
+    'clearclip': dict(
+        voc21=_settings(448, ('slide', 448, 224), 50.0, 0.5, None,
+                        'voc21_plain.txt'),
+        context60=_settings(448, ('slide', 448, 224), 50.0, 0.15, None,
+                            'context60.txt'),
+        coco_object=_settings(448, ('slide', 448, 224), 50.0, 0.4, None,
+                              'coco_object_plain.txt'),
+        voc20=_settings(448, ('slide', 448, 224), 50.0, 0.0, None,
+                        'voc20_plain.txt'),
+        context59=_settings(448, ('slide', 448, 224), 50.0, 0.0, None,
+                            'context59.txt'),
+        coco_stuff164k=_settings(448, ('slide', 448, 224), 50.0, 0.0, None,
+                                 'coco_stuff164k.txt'),
+        cityscapes=_settings(448, ('slide', 224, 224), 50.0, 0.0, None,
+                             'cityscapes.txt'),
+        ade20k=_settings(448, ('slide', 448, 224), 50.0, 0.0, None,
+                         'ade20k.txt')),
+    'naclip': dict(
+        voc21=_settings(336, WHOLE, 40.0, 0.1, PAMR, 'voc21.txt'),
+        context60=_settings(336, SLIDE, 40.0, 0.1, PAMR, 'context60.txt'),
+        coco_object=_settings(336, SLIDE, 40.0, 0.1, PAMR,
+                              'coco_object.txt'),
+        voc20=_settings(336, WHOLE, 40.0, 0.0, PAMR, 'voc20.txt'),
+        context59=_settings(336, SLIDE, 40.0, 0.0, PAMR, 'context59.txt'),
+        coco_stuff164k=_settings(336, SLIDE, 40.0, 0.0, PAMR,
+                                 'coco_stuff164k.txt'),
+        cityscapes=_settings(560, SLIDE, 40.0, 0.0, PAMR, 'cityscapes.txt'),
+        ade20k=_settings(336, SLIDE, 40.0, 0.0, PAMR, 'ade20k.txt')),
+}
+
+
+def tiny_options(clip):
+    """``--cfg-options`` that shrink the configs' ViT-B/16 to the toy ViT
+    CLIP of the tests (patch 16, width 64, 2 blocks, embedding 32, a text
+    tower of 4 heads), with one template and images of short side 64: for
+    tests of the code paths, not of the numbers."""
+    shape = clip.shape
+    return [
+        f'model.backbone.input_resolution={shape["image_resolution"]}',
+        f'model.backbone.width={shape["vision_width"]}',
+        f'model.backbone.layers={shape["vision_layers"]}',
+        'model.backbone.heads=1',
+        f'model.backbone.output_dim={shape["embed_dim"]}',
+        f'model.backbone.pretrained={clip.jit}',
+        f'model.decode_head.in_channels={shape["vision_width"]}',
+        f'model.decode_head.text_channels={shape["embed_dim"]}',
+        f'model.decode_head.clip_pretrained={clip.jit}',
+        f'model.decode_head.text_encoder.transformer_heads='
+        f'{shape["transformer_heads"]}',
+        'model.decode_head.text_cache=False',
+        'model.decode_head.templates=single',
+        'test_dataloader.dataset.pipeline.1.scale=(2048,64)',
+        'test_dataloader.num_workers=0',
+    ]
+
+
+def config_file(method, benchmark, default=False):
+    return osp.join(OVSS, method, f'{method}_vit-b16_{benchmark}' +
+                    ('_default' if default else '') + '.py')
+
+
+def read_settings(cfg):
+    """The settings a config ends with, in the form of :data:`PAPER`."""
+    model = cfg.model
+    test_cfg = model.test_cfg
+    if test_cfg.mode == 'whole':
+        assert set(test_cfg) == {'mode'}
+        window = WHOLE
+    else:
+        crop, stride = test_cfg.crop_size, test_cfg.stride
+        assert crop[0] == crop[1] and stride[0] == stride[1]
+        window = (test_cfg.mode, crop[0], stride[0])
+    resize = [t for t in cfg.test_dataloader.dataset.pipeline
+              if t['type'] == 'Resize']
+    assert len(resize) == 1 and resize[0].keep_ratio
+    long_side, short = resize[0].scale
+    assert long_side == 2048 and short == cfg.short_side
+    names = model.decode_head.class_names
+    assert osp.dirname(names) == 'configs/ovss/class_names'
+    pamr = model.pamr if model.pamr is None else model.pamr.to_dict()
+    return _settings(short, window, model.logit_scale, model.prob_thd, pamr,
+                     osp.basename(names))
+
+
+PAPER_CONFIGS = [(m, b) for m in METHODS for b in BENCHMARKS]
+
+
+def test_the_configs_on_disk_are_the_expected_ones():
+    found = sorted(osp.relpath(p, OVSS)
+                   for m in METHODS for p in glob.glob(osp.join(OVSS, m,
+                                                                '**', '*.py'),
+                                                       recursive=True))
+    defaults = {m: [b for b in BENCHMARKS if PAPER[m][b] != _default(b)]
+                for m in METHODS}
+    # a default-protocol file exactly where the paper's settings differ
+    assert defaults == dict(
+        maskclip=[], sclip=['voc21', 'context60', 'coco_object',
+                            'coco_stuff164k'],
+        clearclip=list(BENCHMARKS), naclip=list(BENCHMARKS))
+    expected = sorted(
+        [f'{m}/_base_/{m}_vit-b16.py' for m in METHODS] +
+        [f'{m}/{m}_vit-b16_{b}.py' for m, b in PAPER_CONFIGS] +
+        [f'{m}/{m}_vit-b16_{b}_default.py' for m in METHODS
+         for b in defaults[m]])
+    assert found == expected
+    assert len(expected) == 4 + 32 + 20
+
+
+@pytest.mark.parametrize('method,benchmark', PAPER_CONFIGS,
+                         ids=[f'{m}-{b}' for m, b in PAPER_CONFIGS])
+def test_paper_config_carries_the_methods_published_settings(
+        method, benchmark):
+    cfg = Config.fromfile(config_file(method, benchmark))
+    assert read_settings(cfg) == PAPER[method][benchmark]
+    model = cfg.model
+    assert model.type == 'TrainingFreeSegmentor'
+    block = model.backbone.dense_last_block
+    assert (block.mode, block.residual, block.ffn) == BLOCKS[method]
+    assert block.get('gaussian_std') == (5.0 if method == 'naclip' else None)
+    assert model.backbone.return_value_path is False
+    assert model.backbone.pos_interpolation == 'bicubic'
+    assert model.backbone.type == 'CLIPVisionTransformer'
+    assert (model.backbone.patch_size, model.backbone.width,
+            model.backbone.layers) == (16, 768, 12)
+    assert model.backbone.pretrained == CLIP_FILE
+    head = model.decode_head
+    assert head.type == 'MaskClipHead' and head.vit is True
+    assert head.clip_pretrained == CLIP_FILE
+    assert head.templates == 'imagenet80'
+    assert head.ks_thresh == 0 and head.pd_thresh == 0
+    # one class-file line per class, as many as the dataset has
+    assert head.num_classes == NUM_CLASSES[benchmark] == cfg.num_classes
+    with open(osp.join(ROOT, head.class_names)) as f:
+        assert len(f.read().splitlines()) == head.num_classes
+    dataset = cfg.test_dataloader.dataset
+    classes = ((dataset.get('metainfo') or {}).get('classes') or
+               DATASETS.get(dataset.type).METAINFO['classes'])
+    assert len(classes) == head.num_classes
+    assert cfg.val_dataloader.dataset.pipeline == dataset.pipeline
+    assert cfg.test_evaluator == dict(type='IoUMetric', iou_metrics=['mIoU'])
+    assert cfg.custom_imports.imports == ['denseclip']
+
+
+@pytest.mark.parametrize('method,benchmark', PAPER_CONFIGS,
+                         ids=[f'{m}-{b}' for m, b in PAPER_CONFIGS])
+def test_default_protocol_config_carries_the_projects_default(
+        method, benchmark):
+    """The ``_default`` file, or the paper's where they are the same."""
+    path = config_file(method, benchmark, default=True)
+    if not osp.exists(path):
+        path = config_file(method, benchmark)
+    cfg = Config.fromfile(path)
+    assert read_settings(cfg) == _default(benchmark)
+    paper = Config.fromfile(config_file(method, benchmark))
+    # only the protocol differs: the same method and data
+    assert cfg.model.backbone == paper.model.backbone
+    assert cfg.test_dataloader.dataset.data_root == \
+        paper.test_dataloader.dataset.data_root
+
+
+def test_the_papers_differ_where_docs_ovss_says():
+    """A few of the differences the docs' table names, from the configs."""
+    def read(method, benchmark):
+        return read_settings(Config.fromfile(config_file(method, benchmark)))
+
+    assert read('sclip', 'voc21')['logit'] == 65.0
+    assert read('clearclip', 'voc21')['thd'] == 0.5
+    assert read('naclip', 'voc21')['window'] == WHOLE
+    assert read('sclip', 'coco_stuff164k')['short'] == 448
+    assert read('naclip', 'coco_stuff164k')['short'] == 336
+    assert read('clearclip', 'cityscapes')['window'] == ('slide', 224, 224)
+    assert {read(m, 'voc21')['names'] for m in METHODS} == {
+        'voc21.txt', 'voc21_plain.txt'}
+
+
+ALL_CONFIGS = sorted(glob.glob(osp.join(OVSS, '*', '*.py')))
+
+
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=osp.basename)
+def test_every_config_builds_on_the_meta_device(path):
+    """Full ViT-B/16 structure, no memory and no CLIP file read."""
+    cfg = Config.fromfile(path)
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    assert type(model).__name__ == 'TrainingFreeSegmentor'
+    block = model.backbone.dense_last_block
+    expected = cfg.model.backbone.dense_last_block
+    assert (block.mode, block.residual, block.ffn) == (
+        expected.mode, expected.residual, expected.ffn)
+    assert model.backbone.conv1.weight.shape == (768, 3, 16, 16)
+    assert model.decode_head.proj.weight.shape == (512, 768, 1, 1)
+    assert model.decode_head.num_classes == cfg.model.decode_head.num_classes
+    assert model.logit_scale == cfg.model.logit_scale
+    assert model.prob_thd == cfg.model.prob_thd
+    assert (model.pamr is None) == (cfg.model.pamr is None)
+    if model.pamr is not None:
+        assert (model.pamr.num_iter, tuple(model.pamr.dilations)) == (10,
+                                                                     (8, 16))
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_tiny_model_of_each_method_predicts_the_benchmarks_labels(
+        method, vit_clip):
+    """VOC21's published config (NACLIP: whole image and PAMR; the others
+    slide windows) on the toy ViT CLIP: labels of the image's size, among
+    the 21 classes."""
+    from mmengine.config import DictAction
+    from mmseg.structures import SegDataSample
+    cfg = Config.fromfile(config_file(method, 'voc21'))
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(
+        ['--cfg-options'] + tiny_options(vit_clip)).cfg_options)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    assert model.decode_head.text_embeddings.shape[1] == 32
+    image = torch.randint(0, 256, (3, 64, 85), dtype=torch.uint8)
+    sample = SegDataSample(metainfo=dict(
+        ori_shape=(30, 40), img_shape=(64, 85), pad_shape=(64, 85),
+        padding_size=[0, 0, 0, 0]))
+    data = model.data_preprocessor(dict(inputs=[image],
+                                        data_samples=[sample]))
+    with torch.no_grad():
+        (result, ) = model.predict(data['inputs'], data['data_samples'])
+    labels = result.pred_sem_seg.data
+    assert labels.shape == (1, 30, 40)
+    assert 0 <= int(labels.min()) and int(labels.max()) < 21

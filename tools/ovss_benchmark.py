@@ -1,0 +1,547 @@
+"""One training-free method over the 8 open-vocabulary benchmarks: a table.
+
+    python tools/ovss_benchmark.py METHOD [--datasets NAME ...]
+                                   [--protocol paper|default]
+                                   [--pamr | --no-pamr] [--data-root DIR]
+                                   [--work-dir DIR] [--verbose]
+                                   [--cfg-options KEY=VALUE ...]
+
+METHOD is ``maskclip``, ``sclip``, ``clearclip`` or ``naclip``; the configs
+are ``configs/ovss/METHOD/METHOD_vit-b16_<benchmark>.py`` (the method's
+published settings, ``--protocol paper``, the default) or, with
+``--protocol default``, this project's default protocol
+(``..._<benchmark>_default.py`` where it differs from the paper's settings;
+docs/ovss.md). ``--pamr`` / ``--no-pamr`` turn PAMR (10 iterations,
+dilations 8 and 16) on or off on every benchmark; without either, each config
+decides (NACLIP's published settings have it on).
+
+Each benchmark whose data is found under ``--data-root`` (default ``data``,
+the configs' layout: ``data/VOCdevkit/VOC2012`` ...) is tested through
+``tools/test.py``'s own ``main`` in this process, without a checkpoint (the
+model reads its CLIP file); a benchmark without data is skipped with a line
+saying what is missing. After each one the results go to
+``WORK_DIR/results.json`` and the table to ``WORK_DIR/results.md`` and
+``results.csv`` (all written atomically), with the published mIoU beside
+ours: run again, it skips the benchmarks already measured with the same
+settings (a changed config or option measures again). Run it from the
+repository root (the configs name ``pretrained/ViT-B-16.pt`` and the class
+name files relative to it). The runs' logs go to
+``WORK_DIR/runs/<benchmark>/``; their progress lines are echoed here.
+"""
+import argparse
+import contextlib
+import csv
+import gc
+import hashlib
+import io
+import itertools
+import json
+import numbers
+import os
+import os.path as osp
+import platform
+import sys
+import time
+import traceback
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)  # run from a checkout without an install too
+from denseclip.utils.atomic_files import (write_json_atomic,  # noqa: E402
+                                          write_text_atomic)
+
+METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip')
+METHOD_NAMES = dict(maskclip='MaskCLIP', sclip='SCLIP', clearclip='ClearCLIP',
+                    naclip='NACLIP')
+# the papers' order of the 8 benchmarks; the names of the config files
+BENCHMARKS = ('voc21', 'context60', 'coco_object', 'voc20', 'context59',
+              'coco_stuff164k', 'cityscapes', 'ade20k')
+BENCHMARK_NAMES = dict(voc21='VOC21', context60='Context60',
+                       coco_object='COCO-Object', voc20='VOC20',
+                       context59='Context59', coco_stuff164k='COCO-Stuff',
+                       cityscapes='Cityscapes', ade20k='ADE20K')
+PROTOCOLS = ('paper', 'default')
+# published ViT-B/16 mIoU in BENCHMARKS order: (source, numbers) without and
+# with PAMR (docs/ovss.md, "Published numbers")
+PUBLISHED: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
+    'maskclip': {False: ('SCLIP\'s table (reprinted by ClearCLIP, NACLIP)',
+                         (38.8, 23.6, 20.6, 74.9, 26.4, 16.4, 12.6, 9.8))},
+    'sclip': {False: ('SCLIP paper',
+                      (59.1, 30.4, 30.5, 80.4, 34.2, 22.4, 32.2, 16.1))},
+    'clearclip': {False: ('ClearCLIP paper',
+                          (51.8, 32.6, 33.0, 80.9, 35.9, 23.9, 30.0, 16.7))},
+    'naclip': {
+        False: ('NACLIP paper, without PAMR',
+                (58.9, 32.2, 33.2, 79.7, 35.2, 23.3, 35.5, 17.4)),
+        True: ('NACLIP README, PAMR on',
+               (64.07, 34.99, 36.19, 83.03, 38.35, 25.69, 38.27, 19.05))},
+}
+PAMR_ON = dict(type='PAMR', num_iter=10, dilations=(8, 16))
+RESULTS = 'results'
+FORMAT_VERSION = 1
+METRIC = 'mIoU'
+# unique experiment / visualizer names for the runs of this process: mmengine
+# keeps its logger, visualizer and message hub as global instances by name
+_RUN_IDS = itertools.count()
+
+
+def log(message: str) -> None:
+    print(f'[ovss] {message}', flush=True)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Test one training-free method (configs/ovss/METHOD) on '
+        'the benchmarks whose data is found; resumable; a markdown + CSV '
+        'table with the published mIoU beside ours')
+    parser.add_argument('method', choices=METHODS)
+    parser.add_argument(
+        '--datasets', nargs='+', default=list(BENCHMARKS), metavar='NAME',
+        help=f'benchmarks, of {", ".join(BENCHMARKS)} (default: all 8)')
+    parser.add_argument(
+        '--protocol', choices=PROTOCOLS, default='paper',
+        help='paper: the method\'s published settings (default); default: '
+        'this project\'s default protocol (docs/ovss.md)')
+    parser.add_argument(
+        '--pamr', action=argparse.BooleanOptionalAction, default=None,
+        help='PAMR (10 iterations, dilations 8 and 16) on / off on every '
+        'benchmark (default: as each config says)')
+    parser.add_argument(
+        '--data-root', default='data',
+        help='the folder the configs call data/ (default: data)')
+    parser.add_argument(
+        '--work-dir', help='results and the runs\' work dirs (default: '
+        'work_dirs/ovss_benchmark/METHOD_PROTOCOL[_pamr|_no-pamr])')
+    parser.add_argument('--verbose', action='store_true',
+                        help='print the test runs\' whole logs too')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='passed to tools/test.py for every benchmark')
+    args = parser.parse_args(argv)
+    unknown = [d for d in args.datasets if d not in BENCHMARKS]
+    if unknown:
+        parser.error(f'unknown benchmark(s) {", ".join(unknown)}; valid: '
+                     f'{", ".join(BENCHMARKS)}')
+    args.datasets = [b for b in BENCHMARKS if b in args.datasets]
+    for option in args.cfg_options:
+        if '=' not in option:
+            parser.error(
+                f'--cfg-options takes KEY=VALUE pairs, got {option!r}')
+    if args.work_dir is None:
+        pamr = {None: '', True: '_pamr', False: '_no-pamr'}[args.pamr]
+        args.work_dir = osp.join('work_dirs', 'ovss_benchmark',
+                                 f'{args.method}_{args.protocol}{pamr}')
+    return args
+
+
+# ---------------------------------------------------------------- configs
+def config_path(method: str, benchmark: str, protocol: str) -> str:
+    """The config of ``method`` on ``benchmark``: the published settings, or
+    the default protocol's file where it differs from them."""
+    folder = osp.join(REPO, 'configs', 'ovss', method)
+    paper = osp.join(folder, f'{method}_vit-b16_{benchmark}.py')
+    default = paper[:-3] + '_default.py'
+    if protocol == 'default' and osp.exists(default):
+        return default
+    return paper
+
+
+def run_options(args: argparse.Namespace, data_root: str) -> List[str]:
+    """``--cfg-options`` for ``tools/test.py``: the data root, PAMR, then
+    the user's options (which win)."""
+    options = [f'test_dataloader.dataset.data_root={data_root}']
+    if args.pamr is True:
+        options += ['model.pamr._delete_=True'] + [
+            f'model.pamr.{k}={v}'.replace(' ', '')
+            for k, v in PAMR_ON.items()]
+    elif args.pamr is False:
+        options.append('model.pamr=None')
+    return options + list(args.cfg_options)
+
+
+def merge_options(cfg, options: Sequence[str]):
+    """``cfg`` with ``options`` merged as ``tools/test.py`` merges them."""
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parsed = parser.parse_args(['--cfg-options'] + list(options))
+    cfg.merge_from_dict(parsed.cfg_options)
+    return cfg
+
+
+def moved_data_root(root: str, data_root: str) -> str:
+    """A config's data root with its leading ``data/`` replaced by
+    ``data_root``."""
+    relative = osp.relpath(root, 'data')
+    return root if relative.startswith('..') else osp.normpath(
+        osp.join(data_root, relative))
+
+
+def settings_key(cfg) -> str:
+    """What a measurement depends on: the whole resolved config."""
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def pamr_on(cfg) -> bool:
+    return cfg.model.get('pamr') is not None
+
+
+# ------------------------------------------------------------------- data
+def find_data(cfg) -> Tuple[Optional[int], str]:
+    """``(number of test images, '')`` when the benchmark's data is there,
+    else ``(None, what is missing)``."""
+    dataset_cfg = cfg.test_dataloader.dataset
+    root = dataset_cfg.data_root
+    if not osp.isdir(root):
+        return None, f'no folder {root}'
+    prefix = dataset_cfg.get('data_prefix') or {}
+    for key in ('img_path', 'seg_map_path'):
+        folder = osp.join(root, prefix.get(key, ''))
+        if not osp.isdir(folder):
+            return None, f'no folder {folder}'
+    ann_file = dataset_cfg.get('ann_file') or ''
+    if ann_file:
+        ann_path = ann_file if osp.isabs(ann_file) else osp.join(
+            root, ann_file)
+        if not osp.isfile(ann_path):
+            return None, f'no file {ann_path}'
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+
+    import denseclip  # noqa: F401  (registers COCOObjectDataset)
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(dict(dataset_cfg, pipeline=[]))
+    if len(dataset) == 0:
+        return None, f'no images listed under {root}'
+    labels = dataset.get_data_info(0).get('seg_map_path')
+    if labels and not osp.isfile(labels):
+        hint = (' (make them: tools/dataset_converters/coco_object.py)'
+                if 'COCOObject' in str(dataset_cfg.type) else '')
+        return None, f'labels missing, e.g. {labels}{hint}'
+    return len(dataset), ''
+
+
+# ------------------------------------------------------------------- runs
+class _ProgressEcho(io.TextIOBase):
+    """The run's console output into its log file; its progress lines
+    (mmengine's ``Iter(test) [i/n]``) echoed to ``out`` as well."""
+
+    def __init__(self, log_file, out, label: str):
+        self.log_file, self.out, self.label = log_file, out, label
+        self.pending = ''
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.log_file.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split('\n')
+        for line in lines:
+            at = line.find('Iter(test)')
+            if at >= 0:
+                self.out.write(f'[ovss]   {self.label}: '
+                               f'{" ".join(line[at:].split())}\n')
+                self.out.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.log_file.flush()
+
+
+def _detach_logger(name: str) -> None:
+    """Close the handlers of a run's logger (its log file, its console)."""
+    from mmengine.logging import MMLogger
+    if MMLogger.check_instance_created(name):
+        logger = MMLogger.get_instance(name)
+        for handler in list(logger.handlers):
+            handler.close()
+            logger.removeHandler(handler)
+
+
+def load_test_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_denseclip_test_tool', osp.join(REPO, 'tools', 'test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_benchmark(test_tool, path: str, options: Sequence[str],
+                  run_dir: str, label: str,
+                  verbose: bool) -> Dict[str, float]:
+    """One test run through ``tools/test.py``'s ``main``; its metrics."""
+    run_id = f'ovss_{label}_{os.getpid()}_{next(_RUN_IDS)}'
+    argv = [path, '--work-dir', run_dir, '--cfg-options'] + list(options) + [
+        f'experiment_name={run_id}', f'visualizer.name={run_id}',
+        # no worker pools left behind by the runs of this process
+        'test_dataloader.persistent_workers=False']
+    os.makedirs(run_dir, exist_ok=True)
+    console = osp.join(run_dir, 'console.log')
+    try:
+        if verbose:
+            metrics = test_tool.main(argv)
+        else:  # the run's output to its folder, progress lines echoed
+            with open(console, 'w') as out:
+                echo = _ProgressEcho(out, sys.stdout, label)
+                with contextlib.redirect_stdout(echo), \
+                        contextlib.redirect_stderr(echo):
+                    metrics = test_tool.main(argv)
+    finally:
+        _detach_logger(run_id)
+        gc.collect()
+    # IoUMetric's values are numpy float32: 90.91, not 90.91000366210938
+    return {k: float(str(v)) for k, v in (metrics or {}).items()
+            if isinstance(v, numbers.Real)}
+
+
+def device_name() -> str:
+    """The machine a measurement ran on, as the table reports it."""
+    import torch
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    cpu = platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
+    return f'CPU {cpu}, {threads} thread{"s" if threads > 1 else ""}'
+
+
+# ---------------------------------------------------------- results file
+def run_settings(args: argparse.Namespace) -> Dict:
+    return dict(method=args.method, protocol=args.protocol, pamr=args.pamr)
+
+
+def load_results(path: str, settings: Dict) -> Dict:
+    """The results recorded in ``path`` (empty when there is none); an error
+    when they belong to another method, protocol or PAMR setting."""
+    if not osp.exists(path):
+        return dict(version=FORMAT_VERSION, settings=settings, cells={})
+    try:
+        with open(path) as f:
+            results = json.load(f)
+        recorded = results['settings']
+        if not isinstance(results['cells'], dict):
+            raise TypeError('"cells" is no mapping')
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f'{path} is not an ovss_benchmark results file '
+                         f'({err}); move it away or choose another '
+                         '--work-dir')
+    if recorded != settings:
+        raise SystemExit(
+            f'{path} holds results of {recorded}, not {settings}; choose '
+            'another --work-dir')
+    return results
+
+
+# ---------------------------------------------------------------- outputs
+def _fmt(value: Optional[float], sign: bool = False) -> str:
+    """Two decimals, halves rounded up (42.455 -> 42.46, as published)."""
+    if value is None:
+        return '–'
+    rounded = Decimal(repr(round(value, 6))).quantize(Decimal('0.01'),
+                                                     ROUND_HALF_UP)
+    return f'{rounded:+.2f}' if sign else f'{rounded:.2f}'
+
+
+def _mean(values: Sequence[float]) -> Optional[float]:
+    return sum(values) / len(values) if values else None
+
+
+def table_rows(method: str, cells: Dict, plan: Dict[str, Dict],
+               notes: Dict[str, str]) -> List[Dict]:
+    """One row per benchmark (the published numbers for the row's PAMR
+    setting: the measured run's, else the planned one's), then the average
+    over the benchmarks measured."""
+    rows, ours, theirs = [], [], []
+    for index, benchmark in enumerate(BENCHMARKS):
+        cell = cells.get(benchmark)
+        info = cell if cell is not None else plan[benchmark]
+        source = PUBLISHED[method].get(info['pamr'])
+        row = dict(benchmark=BENCHMARK_NAMES[benchmark],
+                   config=info['config'],
+                   pamr='on' if info['pamr'] else 'off', images='',
+                   ours=None, published=source[1][index] if source else None,
+                   difference=None, seconds=None, device='',
+                   status=notes.get(benchmark, 'not run'))
+        if cell is not None:
+            value = cell['metrics'].get(METRIC)
+            row.update(images=cell['images'], ours=value,
+                       seconds=cell['seconds'], device=cell['device'],
+                       status=notes.get(benchmark, 'measured earlier'))
+            if value is not None and row['published'] is not None:
+                row['difference'] = value - row['published']
+                ours.append(value)
+                theirs.append(row['published'])
+        rows.append(row)
+    mean_ours, mean_theirs = _mean(ours), _mean(theirs)
+    rows.append(dict(
+        benchmark=f'average ({len(ours)} of {len(BENCHMARKS)})', config='',
+        pamr='', images='', ours=mean_ours, published=mean_theirs,
+        difference=(None if mean_ours is None else mean_ours - mean_theirs),
+        seconds=None, device='', status=''))
+    return rows
+
+
+def markdown(args: argparse.Namespace, rows: List[Dict], cells: Dict,
+             plan: Dict[str, Dict]) -> str:
+    name = METHOD_NAMES[args.method]
+    protocol = ('its published settings' if args.protocol == 'paper' else
+                'this project\'s default protocol')
+    pamr = {None: 'PAMR as each config says', True: 'PAMR on',
+            False: 'PAMR off'}[args.pamr]
+    states = {(cells.get(b) or plan[b])['pamr'] for b in BENCHMARKS}
+    published = PUBLISHED[args.method]
+    sources = [f'{published[s][0]} (average of the 8: '
+               f'{_fmt(_mean(published[s][1]))})'
+               for s in sorted(states) if s in published]
+    sources += [f'none {"with" if s else "without"} PAMR'
+                for s in sorted(states) if s not in published]
+    lines = [f'# {name} (ViT-B/16) on the open-vocabulary benchmarks',
+             '', f'{protocol.capitalize()}, {pamr}; {METRIC} (%). '
+             f'Published: {"; ".join(sources)}. The average row is over the '
+             'benchmarks measured (both columns over the same ones).', '',
+             '| benchmark | ours | published | ours - published | PAMR | '
+             'images | config | status |',
+             '|---|---|---|---|---|---|---|---|']
+    for row in rows:
+        lines.append(
+            f'| {row["benchmark"]} | {_fmt(row["ours"])} | '
+            f'{_fmt(row["published"])} | {_fmt(row["difference"], True)} | '
+            f'{row["pamr"]} | {row["images"]} | {row["config"]} | '
+            f'{row["status"]} |')
+    devices = sorted({c['device'] for c in cells.values()})
+    if devices:
+        lines += ['', f'Measured on {"; ".join(devices)}.']
+    return '\n'.join(lines) + '\n'
+
+
+def write_outputs(args: argparse.Namespace, results: Dict,
+                  plan: Dict[str, Dict],
+                  notes: Dict[str, str]) -> Dict[str, str]:
+    cells = results['cells']
+    rows = table_rows(args.method, cells, plan, notes)
+    paths = {ext: osp.join(args.work_dir, f'{RESULTS}.{ext}')
+             for ext in ('md', 'csv')}
+    write_text_atomic(paths['md'], markdown(args, rows, cells, plan))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    columns = ['benchmark', 'ours', 'published', 'difference', 'pamr',
+               'images', 'seconds', 'device', 'config', 'status']
+    writer.writerow([f'{METRIC}_{c}' if c in ('ours', 'published') else c
+                     for c in columns])
+    for row in rows:
+        writer.writerow([
+            ('' if row[c] is None else
+             round(row[c], 4) if isinstance(row[c], float) else row[c])
+            for c in columns])
+    write_text_atomic(paths['csv'], buf.getvalue())
+    return paths
+
+
+# ------------------------------------------------------------------- main
+def plan_benchmarks(args: argparse.Namespace) -> Dict[str, Dict]:
+    """Each benchmark's config (path, options, the config as it will run,
+    its settings key, PAMR on or off)."""
+    from mmengine.config import Config
+    plan = {}
+    for benchmark in BENCHMARKS:
+        path = config_path(args.method, benchmark, args.protocol)
+        cfg = Config.fromfile(path)
+        options = run_options(args, moved_data_root(
+            cfg.test_dataloader.dataset.data_root, args.data_root))
+        cfg = merge_options(cfg, options)
+        plan[benchmark] = dict(path=path, config=osp.relpath(path, REPO),
+                               options=options, cfg=cfg,
+                               settings=settings_key(cfg), pamr=pamr_on(cfg))
+    return plan
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    """Run the benchmarks; return the results (``cells``: benchmark ->
+    measurement), the table's ``rows``, ``paths``, ``measured`` (how many
+    this run) and ``failed`` (their names)."""
+    args = parse_args(argv)
+    os.makedirs(args.work_dir, exist_ok=True)
+    results_path = osp.join(args.work_dir, f'{RESULTS}.json')
+    results = load_results(results_path, run_settings(args))
+    write_json_atomic(results_path, results)  # the work dir is this run's
+    cells = results['cells']
+    plan = plan_benchmarks(args)
+    notes: Dict[str, str] = {}
+    failed: List[str] = []
+    test_tool = None
+    start, measured = time.time(), 0
+    log(f'{METHOD_NAMES[args.method]}, {args.protocol} settings: '
+        f'{len(args.datasets)} benchmark(s), data under {args.data_root}, '
+        f'results in {args.work_dir}')
+    for index, benchmark in enumerate(args.datasets, 1):
+        head = f'{index}/{len(args.datasets)} {benchmark}'
+        job = plan[benchmark]
+        cell = cells.get(benchmark)
+        if cell is not None and cell['settings'] == job['settings']:
+            notes[benchmark] = 'measured earlier'
+            log(f'{head}: {METRIC} {_fmt(cell["metrics"].get(METRIC))} '
+                '(measured earlier, skipped)')
+            continue
+        images, missing = find_data(job['cfg'])
+        if images is None:
+            notes[benchmark] = f'skipped: {missing}'
+            log(f'{head}: skipped, {missing}')
+            continue
+        if cell is not None:
+            log(f'{head}: {job["config"]} or its options changed since it '
+                'was measured: measuring again')
+        log(f'{head}: {images} images, {job["config"]}, PAMR '
+            f'{"on" if job["pamr"] else "off"}: testing ...')
+        if test_tool is None:
+            test_tool = load_test_tool()
+        t = time.time()
+        run_dir = osp.join(args.work_dir, 'runs', benchmark)
+        try:
+            metrics = run_benchmark(test_tool, job['path'], job['options'],
+                                    run_dir, benchmark, args.verbose)
+        except (Exception, SystemExit) as err:  # the next benchmark runs
+            failed.append(benchmark)
+            notes[benchmark] = f'failed: {type(err).__name__}'
+            console = osp.join(run_dir, 'console.log')
+            if not args.verbose and osp.exists(console):
+                with open(console) as f:
+                    print(''.join(f.readlines()[-30:]), file=sys.stderr)
+            print(''.join(traceback.format_exception_only(type(err), err)),
+                  file=sys.stderr, flush=True)
+            log(f'{head}: failed ({type(err).__name__}: {err}); its output: '
+                f'{console}')
+            write_outputs(args, results, plan, notes)
+            continue
+        cells[benchmark] = dict(
+            metrics=metrics, seconds=round(time.time() - t, 1),
+            images=images, config=job['config'], pamr=job['pamr'],
+            settings=job['settings'], device=device_name(),
+            options=job['options'])
+        notes[benchmark] = 'measured'
+        write_json_atomic(results_path, results)
+        write_outputs(args, results, plan, notes)  # the table as it grows
+        measured += 1
+        value = metrics.get(METRIC)
+        source = PUBLISHED[args.method].get(job['pamr'])
+        versus = ''
+        if source is not None and value is not None:
+            published = source[1][BENCHMARKS.index(benchmark)]
+            versus = f' (published {published:.2f}, {value - published:+.2f})'
+        log(f'{head}: {METRIC} {_fmt(value)}{versus} in '
+            f'{time.time() - t:.0f} s')
+    paths = write_outputs(args, results, plan, notes)
+    rows = table_rows(args.method, cells, plan, notes)
+    log(f'{measured} measured, {len(failed)} failed, '
+        f'{len(args.datasets) - measured - len(failed)} skipped or measured '
+        f'earlier, {time.time() - start:.0f} s')
+    print(markdown(args, rows, cells, plan), flush=True)
+    log('wrote ' + ', '.join([results_path] + list(paths.values())))
+    return dict(results, rows=rows, paths=paths, measured=measured,
+                failed=failed)
+
+
+if __name__ == '__main__':
+    sys.exit(1 if main()['failed'] else 0)
