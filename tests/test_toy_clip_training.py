@@ -403,3 +403,29 @@ def test_toy_method_table_runs_every_method_with_and_without_pamr(
     with open(csv_path) as f:
         rows = f.read().splitlines()
     assert rows[0] == 'method,pamr,data_seed,mIoU' and len(rows) == 11
+
+
+def test_toy_vit_configs_read_the_four_heads_of_the_trained_vit(tmp_path):
+    """A TRAINED_VIT file (4 heads of 32, which the file cannot tell) read
+    by the toy ViT configs' image tower gives OpenAI's image embedding; the
+    same file read with OpenAI's rule (2 heads) does not."""
+    from mmseg.registry import MODELS
+
+    from denseclip.toy.clip_model import TRAINED_VIT, build_openai_clip
+    model = build_openai_clip(seed=3, **TRAINED_VIT)
+    assert model.visual.transformer.resblocks[0].attn.num_heads == 4
+    path = write_clip_checkpoint(model, str(tmp_path / 'vit.pt'))
+    image = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model.encode_image(image)
+    backbone_cfg = _method_cfg('maskclip').model.backbone
+    embeddings = {}
+    for heads in (backbone_cfg.heads, 2):
+        cfg = dict(backbone_cfg, pretrained=path, get_embeddings=True,
+                   dense_last_block=None, heads=heads)
+        backbone = MODELS.build(cfg).eval()
+        backbone.init_weights()
+        with torch.no_grad():
+            embeddings[heads] = backbone(image)[-1][0]
+    assert torch.allclose(embeddings[4], expected, atol=1e-4)
+    assert not torch.allclose(embeddings[2], expected, atol=1e-2)
