@@ -36,3 +36,9 @@ demo-maskclip-plus: install
 # docs/maskclip.md's toy table: RN / ViT x ks / pd, MaskCLIP+, data seeds 0 and 1
 maskclip-table: install
 	$(PY) tools/toy_maskclip_table.py
+
+# docs/ovss.md's toy table: MaskCLIP / SCLIP / ClearCLIP / NACLIP on the toy
+# ViT CLIP, without and with PAMR, data seeds 0 and 1
+.PHONY: toy-method-table
+toy-method-table: install
+	$(PY) tools/toy_method_table.py

@@ -215,8 +215,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                   show_dir=osp.dirname(painted[0]) if painted else show_dir,
                   wall_s=end - start, files_reused=files.reused)
     bar = '=' * 72
-    name = cfg.model.decode_head.type if model_type == 'EncoderDecoder' \
-        else model_type
+    name = cfg.model.decode_head.type if model_type in (
+        'EncoderDecoder', 'TrainingFreeSegmentor') else model_type
+    dense_mode = ((cfg.model.get('backbone') or {}).get('dense_last_block')
+                  or {}).get('mode', 'maskclip')
+    if dense_mode != 'maskclip':  # SCLIP, ClearCLIP, NACLIP toy configs
+        name += f' ({dense_mode} last block)'
     print(f'\n{bar}\n{name} toy demo'
           + ('' if trains else ' (no training: annotation-free)'))
     print(f'  mIoU (single scale, {mode} inference, {DATA["num_val"]} val '

@@ -7,7 +7,7 @@ exactly like ``RN50.pt`` or ``ViT-B-16.pt``: a TorchScript archive made with
 ``torch.jit.trace`` and ``torch.jit.save``, or a plain state dict.
 """
 from collections import OrderedDict
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -199,6 +199,9 @@ class OpenAICLIP(nn.Module):
     """OpenAI's CLIP module tree: ``visual.*`` image tower plus the text tower.
 
     ``vision_layers`` is a 4-tuple for a ResNet image tower, an int for a ViT.
+    ``vision_heads``: the ViT's attention heads; None for OpenAI's rule, one
+    per 64 channels (a file does not record them: a config that reads a ViT
+    of other heads must name them, as for the toy text towers).
     """
 
     def __init__(self,
@@ -207,6 +210,7 @@ class OpenAICLIP(nn.Module):
                  vision_layers: Union[Tuple[int, int, int, int], int],
                  vision_width: int,
                  vision_patch_size: int = None,
+                 vision_heads: Optional[int] = None,
                  context_length: int = 77,
                  vocab_size: int = 49408,
                  transformer_width: int = 512,
@@ -222,6 +226,7 @@ class OpenAICLIP(nn.Module):
             self.visual = _VisionTransformer(image_resolution,
                                              vision_patch_size, vision_width,
                                              vision_layers,
+                                             vision_heads or
                                              max(vision_width // 64, 1),
                                              embed_dim)
         mask = torch.full((context_length, context_length),
@@ -267,15 +272,19 @@ DEMO_RESNET = dict(embed_dim=64, image_resolution=128,
                    transformer_heads=4, transformer_layers=2)
 # The toy CLIPs trained contrastively for MaskCLIP (denseclip.toy.clip_training):
 # 64px images; a ResNet whose last stage sees 2x2 positions, a ViT of 8px
-# patches; both with a 2-layer width-64 text tower of 4 heads.
+# patches (8x8 tokens), 3 blocks (its last block reads tokens that earlier
+# blocks have mixed, as in a real CLIP ViT) and 4 heads of 32 channels (not
+# OpenAI's 2 of 64: with 2, the last block's class token attends to only some
+# of the shapes, and which ones depends on the seed; docs/ovss.md, "On the
+# toy problem"); both with a 2-layer width-64 text tower of 4 heads.
 TRAINED_RESNET = dict(embed_dim=64, image_resolution=64,
                       vision_layers=(1, 1, 1, 1), vision_width=16,
                       context_length=77, transformer_width=64,
                       transformer_heads=4, transformer_layers=2)
-TRAINED_VIT = dict(embed_dim=64, image_resolution=64, vision_layers=1,
-                   vision_width=128, vision_patch_size=8, context_length=77,
-                   transformer_width=64, transformer_heads=4,
-                   transformer_layers=2)
+TRAINED_VIT = dict(embed_dim=64, image_resolution=64, vision_layers=3,
+                   vision_width=128, vision_patch_size=8, vision_heads=4,
+                   context_length=77, transformer_width=64,
+                   transformer_heads=4, transformer_layers=2)
 
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:

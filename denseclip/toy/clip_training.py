@@ -32,7 +32,7 @@ from .data import draw_toy_scene
 Log = Callable[[str], None]
 # raise when a change here changes what a recipe trains (cached toy CLIPs
 # of an older version are trained anew)
-TRAINING_VERSION = 1
+TRAINING_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ class ToyClipRecipe:
 # The toy CLIPs MaskCLIP and MaskCLIP+ run on (tools/toy_demo.py).
 TOY_CLIP_RECIPES = {
     'RN': ToyClipRecipe(shape=TRAINED_RESNET, steps=150, batch_size=64),
-    'ViT': ToyClipRecipe(shape=TRAINED_VIT, steps=300, batch_size=128,
-                         lr=3e-3),
+    'ViT': ToyClipRecipe(shape=TRAINED_VIT, steps=300, batch_size=64,
+                         lr=1e-3, warmup=40),
 }
 
 

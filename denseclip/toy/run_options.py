@@ -12,6 +12,9 @@ CLIP_FILE_KEYS = {
     # MaskCLIP: the image tower and the head
     'EncoderDecoder': ('model.backbone.pretrained',
                        'model.decode_head.clip_pretrained'),
+    # MaskCLIP and its successors on the ViT toy CLIP
+    'TrainingFreeSegmentor': ('model.backbone.pretrained',
+                              'model.decode_head.clip_pretrained'),
 }
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 

@@ -1,0 +1,186 @@
+"""MaskCLIP, SCLIP, ClearCLIP, NACLIP on the toy ViT CLIP (toy-method-table).
+
+    python tools/toy_method_table.py [--work-dir work_dirs/toy]
+                                     [--data-seeds 0 1] [--no-pamr]
+                                     [--clip FILE] [--csv FILE]
+                                     [--cfg-options k=v ...]
+
+The trained toy ViT CLIP (``TOY_CLIP_RECIPES['ViT']``, trained once and
+cached as ``tools/toy_demo.py`` does; ``--clip`` another file of the same
+shape) and, for each data seed, the toy dataset generated from it; then each
+method's toy config (``configs/toy/<method>_vit_toy.py`` for maskclip,
+sclip, clearclip, naclip: the same CLIP, only the last block and the
+method's settings differ; and MaskCLIP without the residual and the FFN, as
+ClearCLIP's code runs it) through mmengine's test loop on the validation
+split, without and with PAMR (when the training-free segmentor has it).
+Prints one markdown table (mIoU per method and data seed, and the CLIP's
+caption retrieval), optionally a CSV, and returns the numbers.
+``--cfg-options`` applies to every config (another test scale, slide
+inference, ...).
+"""
+import argparse
+import contextlib
+import csv
+import inspect
+import io
+import os.path as osp
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+METHODS = ('MaskCLIP', 'SCLIP', 'ClearCLIP', 'NACLIP')
+# MaskCLIP as ClearCLIP's code runs it: the value path alone, which tells
+# what the residual and the FFN do apart from the kind of attention
+PLAIN_MASKCLIP = 'MaskCLIP w/o residual, FFN'
+ROWS = METHODS[:1] + (PLAIN_MASKCLIP, ) + METHODS[1:]
+CONFIGS = {
+    name: osp.join(REPO, 'configs', 'toy', f'{name.lower()}_vit_toy.py')
+    for name in METHODS
+}
+CONFIGS[PLAIN_MASKCLIP] = CONFIGS['MaskCLIP']
+ROW_OPTIONS = {
+    PLAIN_MASKCLIP: {'model.backbone.dense_last_block.residual': False,
+                     'model.backbone.dense_last_block.ffn': False}
+}
+# NACLIP's default refinement (10 iterations, dilations 8 and 16)
+PAMR = dict(type='PAMR', num_iter=10, dilations=(8, 16))
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(
+        description='MaskCLIP / SCLIP / ClearCLIP / NACLIP (without and with '
+        'PAMR) on the trained toy ViT CLIP')
+    parser.add_argument('--work-dir', default=osp.join('work_dirs', 'toy'),
+                        help='toy files and run outputs (default: '
+                        'work_dirs/toy, shared with tools/toy_demo.py)')
+    parser.add_argument('--data-seeds', type=int, nargs='+', default=[0, 1],
+                        help='seeds of the toy datasets (default: 0 1)')
+    parser.add_argument('--no-pamr', action='store_true',
+                        help='only the rows without PAMR')
+    parser.add_argument('--clip', default=None,
+                        help='a toy ViT CLIP file of TRAINED_VIT\'s shape '
+                        'to use instead of the trained recipe')
+    parser.add_argument('--csv', default=None, help='also write the table '
+                        'as CSV (method, pamr, data seed, mIoU)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        default={}, help='config overrides for every method')
+    return parser.parse_args(argv)
+
+
+def segmentor_has_pamr() -> bool:
+    """Whether the training-free segmentor takes a ``pamr`` setting."""
+    from denseclip.models.segmentors.training_free_segmentor import \
+        TrainingFreeSegmentor
+    return 'pamr' in inspect.signature(TrainingFreeSegmentor).parameters
+
+
+def test_method(config: str, clip_file: str, data_root: str, work_dir: str,
+                pamr: bool, options: Dict) -> Dict[str, float]:
+    """Metrics of one toy method config (mmengine's test loop in this
+    process; its log goes to ``work_dir``)."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.pretrained = clip_file
+    cfg.model.decode_head.clip_pretrained = clip_file
+    if pamr:
+        cfg.model.pamr = dict(PAMR)
+    for loader in (cfg.val_dataloader, cfg.test_dataloader):
+        loader.dataset.data_root = data_root
+        loader.num_workers = 0
+        loader.persistent_workers = False
+    cfg.merge_from_dict(options)
+    cfg.work_dir = work_dir
+    cfg.log_level = 'WARNING'
+    with contextlib.redirect_stdout(io.StringIO()):
+        return Runner.from_cfg(cfg).test()
+
+
+def markdown_table(results: Dict[tuple, float], seeds: Sequence[int],
+                   pamr_rows: Sequence[bool], retrieval: float,
+                   num_val: int) -> str:
+    """One row per method (and per method + PAMR), one column per seed."""
+    lines = ['| method | ' + ' | '.join(f'data seed {s}' for s in seeds) +
+             ' | mean |', '|---|' + '---|' * (len(seeds) + 1)]
+    for pamr in pamr_rows:
+        for method in ROWS:
+            values = [results[(method, pamr, s)] for s in seeds]
+            lines.append(f'| {method}{" + PAMR" if pamr else ""} | ' +
+                         ' | '.join(f'{v:.1f}' for v in values) +
+                         f' | {sum(values) / len(values):.1f} |')
+    lines.append(f'\nmIoU (%) on the {num_val} toy validation images of each '
+                 'seed (5 classes, chance about 20); the toy ViT CLIP matches '
+                 f'held-out images to their captions at {retrieval:.1%} '
+                 '(chance 6%).')
+    return '\n'.join(lines)
+
+
+def write_csv(path: str, results: Dict[tuple, float]) -> None:
+    from denseclip.utils.atomic_files import atomic_path
+    with atomic_path(path) as tmp, open(tmp, 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['method', 'pamr', 'data_seed', 'mIoU'])
+        for (method, pamr, seed), miou in sorted(results.items()):
+            writer.writerow([method, int(pamr), seed, f'{miou:.2f}'])
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    args = parse_args(argv)
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    import denseclip  # noqa: F401  (registers the modules)
+    from denseclip.toy.clip_training import content_retrieval_accuracy
+    from denseclip.toy.files import (DATA, prepare_toy_files,
+                                     prepare_trained_clip)
+    start = time.time()
+    work_dir = osp.abspath(args.work_dir)
+    pamr_rows: List[bool] = [False]
+    if not args.no_pamr:
+        if segmentor_has_pamr():
+            pamr_rows.append(True)
+        else:
+            print('the training-free segmentor has no pamr setting: rows '
+                  'without PAMR only', flush=True)
+    if args.clip is None:
+        trained = prepare_trained_clip(work_dir, 'ViT')
+        clip_file, retrieval = trained.clip_file, trained.retrieval
+    else:
+        from denseclip.toy.clip_model import TRAINED_VIT, OpenAICLIP
+        from denseclip.clip_io import load_clip_checkpoint
+        clip_file = osp.abspath(args.clip)
+        model = OpenAICLIP(**TRAINED_VIT)
+        model.load_state_dict(load_clip_checkpoint(clip_file))
+        retrieval = content_retrieval_accuracy(model)
+    print(f'toy ViT CLIP {clip_file}: retrieval {retrieval:.1%}', flush=True)
+    results: Dict[tuple, float] = {}
+    for seed in args.data_seeds:
+        files = prepare_toy_files(work_dir, seed)
+        for pamr in pamr_rows:
+            for method in ROWS:
+                t = time.time()
+                metrics = test_method(
+                    CONFIGS[method], clip_file, files.data_root,
+                    osp.join(work_dir, 'method_table', f'seed{seed}'), pamr,
+                    dict(ROW_OPTIONS.get(method, {}), **args.cfg_options))
+                results[(method, pamr, seed)] = metrics['mIoU']
+                pamr_note = '+ PAMR' if pamr else ''
+                print(f'seed {seed}  {method:26s} {pamr_note:6s} mIoU'
+                      f' {metrics["mIoU"]:5.1f}  aAcc '
+                      f'{metrics["aAcc"]:5.1f}  ({time.time() - t:.0f} s)',
+                      flush=True)
+    table = markdown_table(results, args.data_seeds, pamr_rows, retrieval,
+                           DATA['num_val'])
+    print('\n' + table)
+    if args.csv:
+        write_csv(args.csv, results)
+        print(f'\nwrote {args.csv}')
+    print(f'\nwall time {time.time() - start:.0f} s')
+    return dict(results=results, retrieval=retrieval, table=table)
+
+
+if __name__ == '__main__':
+    main()
