@@ -227,6 +227,21 @@ def test_the_factory_names_what_a_resnet_cannot_do(rn_clip):
         maskclip_model_cfg(rn_clip.jit, ['a', 'b'], method='x')
 
 
+def test_vision_heads_for_files_that_do_not_follow_openais_rule(vit_clip,
+                                                                rn_clip):
+    """A CLIP file does not record its heads; OpenAI's are width // 64 (the
+    toy ViT CLIP of the toy table has 4 at width 128)."""
+    width = vit_clip.shape['vision_width']
+    default = maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='naclip')
+    assert default.backbone.heads == max(width // 64, 1)
+    four = maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='naclip',
+                              vision_heads=4)
+    assert four.backbone.heads == 4
+    with pytest.raises(ValueError, match='vision_heads is for a CLIP ViT; '
+                       r'.*toy_rn.pt is a CLIP ResNet'):
+        maskclip_model_cfg(rn_clip.jit, ['a', 'b'], vision_heads=4)
+
+
 def demo_run(clip, tmp_path, *extra):
     demo = load_tool('maskclip_demo')
     image = str(tmp_path / 'photo.png')

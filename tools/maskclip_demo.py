@@ -91,6 +91,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument('--text-heads', type=int,
                         help='text tower heads if not width // 64 (only for '
                         'non-OpenAI models, e.g. the toy CLIP files)')
+    parser.add_argument('--vision-heads', type=int,
+                        help='ViT image tower heads if not width // 64 (only '
+                        'for non-OpenAI models: the toy ViT CLIP has 4)')
     parser.add_argument('--cache-dir', help='text embedding cache directory')
     parser.add_argument('--device', default='cpu')
     return parser
@@ -146,7 +149,7 @@ def build_model(args, names):
         pamr=args.pamr, inference=args.inference,
         text_encoder=({'transformer_heads': args.text_heads}
                       if args.text_heads else None),
-        text_cache_dir=args.cache_dir)
+        text_cache_dir=args.cache_dir, vision_heads=args.vision_heads)
     register_all_modules(init_default_scope=True)
     model = MODELS.build(cfg)
     short = args.scale[1] if args.scale else settings['short_side']

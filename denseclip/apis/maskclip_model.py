@@ -71,7 +71,8 @@ def maskclip_model_cfg(clip_file: str,
                        logit_scale: Optional[float] = None,
                        prob_thd: float = 0.,
                        pamr: Union[bool, dict, None] = None,
-                       inference: Optional[str] = None) -> ConfigDict:
+                       inference: Optional[str] = None,
+                       vision_heads: Optional[int] = None) -> ConfigDict:
     """``TrainingFreeSegmentor`` config of ``method`` on the CLIP model in
     ``clip_file``.
 
@@ -85,6 +86,8 @@ def maskclip_model_cfg(clip_file: str,
         prob_thd: background threshold (0: off).
         pamr: True for :data:`PAMR_SETTINGS`, or a PAMR config dict.
         inference: ``'whole'`` or ``'slide'`` (None: the method's).
+        vision_heads: ViT heads when not OpenAI's ``width // 64`` (a CLIP
+            file does not record them; the toy ViT CLIP has 4).
         ks_thresh, pd_thresh, text_encoder, text_cache_dir: as in
             :class:`~denseclip.models.heads.MaskClipHead`.
     """
@@ -94,6 +97,11 @@ def maskclip_model_cfg(clip_file: str,
     backbone = clip_visual_cfg(load_clip_checkpoint(clip_file), clip_file)
     backbone.update(pretrained=clip_file, require_clip_weights=True)
     vit = backbone['type'] == 'CLIPVisionTransformer'
+    if vision_heads:
+        if not vit:
+            raise ValueError(f'vision_heads is for a CLIP ViT; {clip_file} '
+                             f'is a CLIP ResNet')
+        backbone.update(heads=vision_heads)
     if vit:
         backbone.update(dense_last_block=settings['last_block'],
                         pos_interpolation=settings['pos_interpolation'],
