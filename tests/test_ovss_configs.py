@@ -225,6 +225,11 @@ def test_the_papers_differ_where_docs_ovss_says():
         return read_settings(Config.fromfile(config_file(method, benchmark)))
 
     assert read('sclip', 'voc21')['logit'] == 65.0
+    # SCLIP's VOC21-only area threshold; no other config has one
+    areas = {osp.relpath(p, OVSS): Config.fromfile(p).model.get('area_thd', 0)
+             for p in sorted(glob.glob(osp.join(OVSS, '*', '*.py')))}
+    assert {k: v for k, v in areas.items() if v} == {
+        osp.join('sclip', 'sclip_vit-b16_voc21.py'): 0.1}
     assert read('clearclip', 'voc21')['thd'] == 0.5
     assert read('naclip', 'voc21')['window'] == WHOLE
     assert read('sclip', 'coco_stuff164k')['short'] == 448
@@ -253,6 +258,7 @@ def test_every_config_builds_on_the_meta_device(path):
     assert model.decode_head.num_classes == cfg.model.decode_head.num_classes
     assert model.logit_scale == cfg.model.logit_scale
     assert model.prob_thd == cfg.model.prob_thd
+    assert model.area_thd == cfg.model.get('area_thd', 0.)
     assert (model.pamr is None) == (cfg.model.pamr is None)
     if model.pamr is not None:
         assert (model.pamr.num_iter, tuple(model.pamr.dilations)) == (10,

@@ -46,7 +46,7 @@ def predict(model, inputs, meta):
 
 
 def expected_labels(logits, image, meta, logit_scale=40., prob_thd=0.,
-                    pamr=None, at_head_resolution=True):
+                    pamr=None, at_head_resolution=True, area_thd=0.):
     """The protocol written out for one image: ``[H, W]`` labels."""
     if at_head_resolution:
         logits = F.interpolate(logits, meta['pad_shape'], mode='bilinear')
@@ -61,6 +61,10 @@ def expected_labels(logits, image, meta, logit_scale=40., prob_thd=0.,
     probs = torch.softmax(logits[0] * logit_scale, dim=0)
     per_class = torch.stack([probs[CLASSES == k].amax(0)
                              for k in range(int(CLASSES.max()) + 1)])
+    if area_thd:  # SCLIP: small non-background classes zeroed
+        area = F.one_hot(per_class.argmax(0), len(per_class)).sum((0, 1))
+        keep = area[1:] > area_thd * area[1:].sum()
+        per_class[1:] *= keep[:, None, None]
     top_prob, labels = per_class.max(0)
     labels[top_prob < prob_thd] = 0
     return labels
@@ -74,8 +78,9 @@ def random_logits(shape, seed=0):
 @pytest.mark.parametrize('chunk', [1, 4, 64, None])
 @pytest.mark.parametrize('settings', [
     dict(), dict(prob_thd=0.5), dict(logit_scale=10., prob_thd=0.3),
-    dict(prob_thd=0.3, pamr=dict(type='PAMR', num_iter=3, dilations=(2, 4)))
-], ids=['argmax', 'threshold', 'scale', 'pamr'])
+    dict(prob_thd=0.3, pamr=dict(type='PAMR', num_iter=3, dilations=(2, 4))),
+    dict(area_thd=0.2), dict(area_thd=0.2, prob_thd=0.3)
+], ids=['argmax', 'threshold', 'scale', 'pamr', 'area', 'area+threshold'])
 def test_labels_follow_the_protocol(rn_clip, tmp_path, settings, chunk):
     logits = random_logits((1, 9, 4, 6))
     model = build(rn_clip, tmp_path, logits,
@@ -88,12 +93,17 @@ def test_labels_follow_the_protocol(rn_clip, tmp_path, settings, chunk):
     expected = expected_labels(
         logits, inputs, PADDED, model.logit_scale,
         settings.get('prob_thd', 0.),
-        PAMR(num_iter=3, dilations=(2, 4)) if pamr else None)
+        PAMR(num_iter=3, dilations=(2, 4)) if pamr else None,
+        area_thd=settings.get('area_thd', 0.))
     assert got.shape == (75, 113)
     mismatch = (got != expected).float().mean().item()
     assert mismatch < 1e-3  # float ties at most
     if settings.get('prob_thd'):
         assert 0 < (got == 0).float().mean() < 1  # the threshold acts
+    if settings.get('area_thd'):  # some class present without it is gone
+        plain = expected_labels(logits, inputs, PADDED, model.logit_scale,
+                                settings.get('prob_thd', 0.))
+        assert set(got.unique().tolist()) < set(plain.unique().tolist())
 
 
 def test_the_threshold_is_the_top_probability(rn_clip, tmp_path):
@@ -176,6 +186,7 @@ def test_without_protocol_parts_nothing_changes(rn_clip, tmp_path):
     ('logit_scale', 'x', 'model.logit_scale must be a positive number'),
     ('prob_thd', 1.5, r'model.prob_thd must be a probability in \[0, 1\]'),
     ('prob_thd', -0.1, r'model.prob_thd must be a probability'),
+    ('area_thd', 1.0, r'model.area_thd must be a fraction in \[0, 1\)'),
 ])
 def test_bad_settings_are_named(rn_clip, tmp_path, key, value, message):
     with pytest.raises(ValueError, match=f'TrainingFreeSegmentor: {message}'):

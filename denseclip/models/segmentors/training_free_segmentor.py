@@ -3,7 +3,7 @@ NACLIP): per-query scores (whole or batched slide windows), then PAMR, the
 softmax over all names, the maximum over each class's synonyms and the
 background threshold, a chunk of names at a time at the image's size."""
 from numbers import Real
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import PixelData
@@ -35,6 +35,9 @@ class TrainingFreeSegmentor(EncoderDecoder):
             MaskCLIP's key smoothing).
         prob_thd: pixels whose top class probability is below it become
             class 0 (background); 0: off.
+        area_thd: per image, classes other than 0 whose predicted area is
+            at most this fraction of all non-background predictions are
+            dropped before the argmax (SCLIP's VOC21 setting); 0: off.
         pamr: ``dict(type='PAMR', num_iter=10, dilations=(8, 16))`` refines
             the names' scores at the image's size with the image, before the
             softmax; None: off.
@@ -48,7 +51,7 @@ class TrainingFreeSegmentor(EncoderDecoder):
 
     def __init__(self, *args, logit_scale: float = 40.,
                  prob_thd: float = 0., pamr: Optional[dict] = None,
-                 **kwargs):
+                 area_thd: float = 0., **kwargs):
         super().__init__(*args, **kwargs)
         name = type(self).__name__
         if isinstance(logit_scale, bool) or not isinstance(
@@ -59,12 +62,17 @@ class TrainingFreeSegmentor(EncoderDecoder):
                 prob_thd, Real) or not 0 <= prob_thd <= 1:
             raise ValueError(f'{name}: model.prob_thd must be a probability '
                              f'in [0, 1], got {prob_thd!r}')
+        if isinstance(area_thd, bool) or not isinstance(
+                area_thd, Real) or not 0 <= area_thd < 1:
+            raise ValueError(f'{name}: model.area_thd must be a fraction in '
+                             f'[0, 1), got {area_thd!r}')
         if pamr is not None and not isinstance(pamr, dict):
             raise TypeError(f"{name}: model.pamr must be None or a config "
                             f"dict such as dict(type='PAMR', num_iter=10, "
                             f"dilations=(8, 16)), got {pamr!r}")
         self.logit_scale = float(logit_scale)
         self.prob_thd = float(prob_thd)
+        self.area_thd = float(area_thd)
         self.pamr = MODELS.build(pamr) if pamr else None
         self.chunk_sizes()  # a bad class_chunk / chunk_numel fails here
         self.crop_batch_size()
@@ -100,8 +108,9 @@ class TrainingFreeSegmentor(EncoderDecoder):
     @property
     def protocol(self) -> bool:
         """Whether any part of the protocol changes mmseg's argmax:
-        synonyms, PAMR or the background threshold."""
+        synonyms, PAMR, the background or the area threshold."""
         return (self.pamr is not None or self.prob_thd > 0 or
+                self.area_thd > 0 or
                 len(self.query_class) != self.out_channels)
 
     @property
@@ -235,13 +244,44 @@ class TrainingFreeSegmentor(EncoderDecoder):
         probs = scores if self.scores_are_probabilities else torch.softmax(
             scores * self.logit_scale, dim=0)
         probs = self.class_scores(probs[None])[0]
+        if self.area_thd > 0:
+            dropped = self.small_classes(probs.argmax(dim=0), len(probs))
+            probs[dropped] = 0
         top, labels = probs.max(dim=0)
         labels[top < self.prob_thd] = 0
         return labels, probs
 
+    def small_classes(self, labels: Tensor, num_classes: int) -> List[int]:
+        """Classes other than 0 whose area in ``labels`` is at most
+        ``area_thd`` of all labels other than 0 (SCLIP's rule)."""
+        area = torch.bincount(labels.flatten(), minlength=num_classes)
+        area[0] = 0
+        return [k for k in range(1, num_classes)
+                if area[k] <= self.area_thd * area.sum()]
+
     def chunked_labels(self, logits: Tensor, batch_img_metas: List[dict],
                        index: int, at_head_resolution: bool,
                        image: Optional[Tensor] = None) -> Tensor:
+        """The ``[H, W]`` labels of image ``index`` (see
+        :meth:`running_labels`); with ``area_thd`` a second pass without
+        the classes the first one found too small."""
+        if self.area_thd <= 0:
+            return self.running_labels(logits, batch_img_metas, index,
+                                       at_head_resolution, image)
+        first = self.running_labels(logits, batch_img_metas, index,
+                                    at_head_resolution, image,
+                                    threshold=False)
+        num_classes = max(self.query_class) + 1
+        return self.running_labels(logits, batch_img_metas, index,
+                                   at_head_resolution, image,
+                                   dropped=self.small_classes(first,
+                                                              num_classes))
+
+    def running_labels(self, logits: Tensor, batch_img_metas: List[dict],
+                       index: int, at_head_resolution: bool,
+                       image: Optional[Tensor] = None,
+                       dropped: Sequence[int] = (),
+                       threshold: bool = True) -> Tensor:
         """The ``[H, W]`` labels of image ``index`` at its ``ori_shape``
         from its ``[1, Q, h, w]`` scores, a chunk of names at a time: a
         running maximum, the class of the best name and, for ``prob_thd``,
@@ -250,7 +290,8 @@ class TrainingFreeSegmentor(EncoderDecoder):
 
         ``at_head_resolution``: the scores are the head's output (first
         resized as mmseg's decode head does), else at the padded input's
-        size.
+        size. Names of ``dropped`` classes count in the softmax's sum but
+        never win (their probability is 0, as SCLIP zeroes it).
         """
         meta = batch_img_metas[index]
         class_chunk, chunk_numel = self.chunk_sizes()
@@ -258,31 +299,44 @@ class TrainingFreeSegmentor(EncoderDecoder):
         step = max(1, min(class_chunk, chunk_numel // max(ori_h * ori_w, 1)))
         affinity = self.image_affinity(image, meta)
         query_class = self.query_class
-        need_sum = self.prob_thd > 0 and not self.scores_are_probabilities
-        best = labels = total = None
+        need_sum = threshold and self.prob_thd > 0 and \
+            not self.scores_are_probabilities
+        dropped = set(dropped)
+        # best / labels: the running maximum over the names that may win;
+        # ref / total: over all names, and sum exp(logit_scale * (s - ref))
+        best = labels = ref = total = None
         for start in range(0, logits.shape[1], step):
             part = self.image_size_scores(logits[:, start:start + step],
                                           batch_img_metas, index,
                                           at_head_resolution, affinity)
             classes = query_class[start:start + part.shape[0]]
+            if need_sum:
+                top = part.max(dim=0).values
+                if ref is None:
+                    ref, total = top, torch.zeros_like(top)
+                else:  # the sum so far, relative to the new maximum
+                    new_ref = torch.maximum(ref, top)
+                    total.mul_(torch.exp(self.logit_scale * (ref - new_ref)))
+                    ref = new_ref
+                for k in range(part.shape[0]):
+                    total.add_(torch.exp(self.logit_scale * (part[k] - ref)))
+            keep = [k for k, c in enumerate(classes) if c not in dropped]
+            if len(keep) < len(classes):
+                part, classes = part[keep], [classes[k] for k in keep]
+            if not classes:
+                continue
             if best is None:
                 best = part[0].clone()
                 labels = torch.full(best.shape, classes[0], dtype=torch.long,
                                     device=best.device)
-                total = torch.zeros_like(best) if need_sum else None
-                _merge_running_max(best, labels, part[1:], classes[1:])
-            else:
-                before = best.clone() if need_sum else None
-                _merge_running_max(best, labels, part, classes)
-                if need_sum:  # the sum so far, relative to the new maximum
-                    total.mul_(torch.exp(self.logit_scale * (before - best)))
-                    del before
-            if need_sum:
-                for k in range(part.shape[0]):
-                    total.add_(torch.exp(self.logit_scale * (part[k] - best)))
+                part, classes = part[1:], classes[1:]
+            _merge_running_max(best, labels, part, classes)
             del part
-        if self.prob_thd > 0:
-            top = best if self.scores_are_probabilities else total.reciprocal()
+        if threshold and self.prob_thd > 0:
+            if self.scores_are_probabilities:
+                top = best
+            else:
+                top = torch.exp(self.logit_scale * (best - ref)) / total
             labels[top < self.prob_thd] = 0
         return labels
 
