@@ -9,19 +9,10 @@
 # differ: *_plain.txt) and the values its configs/cfg_<benchmark>.py
 # changes. (Its base_config.py ships model_type='vanilla'; the paper's
 # ClearCLIP is the q-q attention above: docs/ovss.md.)
-_base_ = [
-    '../../../maskclip/_base_/models/maskclip_vit16.py',
-    '../../../_base_/default_runtime.py',
-    '../../../maskclip/_base_/maskclip_test_runtime.py',
-]
+_base_ = ['../../_base_/models/training_free_vit-b16.py']
 model = dict(
-    type='TrainingFreeSegmentor',
     backbone=dict(
-        return_value_path=False,
-        dense_last_block=dict(mode='clearclip', residual=False, ffn=False),
-        pos_interpolation='bicubic'),
-    decode_head=dict(templates='imagenet80'),
+        dense_last_block=dict(mode='clearclip', residual=False, ffn=False)),
     logit_scale=50.0,
-    prob_thd=0.0,
-    pamr=None,
-    test_cfg=dict(mode='slide', crop_size=(448, 448), stride=(224, 224)))
+    test_cfg=dict(crop_size=(448, 448), stride=(224, 224)),
+    pamr=None)

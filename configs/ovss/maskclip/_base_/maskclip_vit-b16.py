@@ -8,19 +8,8 @@
 # reprint one row), so its benchmark files use this project's default
 # protocol (docs/ovss.md, "Configs"). A benchmark file adds its data, its
 # class names and its background threshold.
-_base_ = [
-    '../../../maskclip/_base_/models/maskclip_vit16.py',
-    '../../../_base_/default_runtime.py',
-    '../../../maskclip/_base_/maskclip_test_runtime.py',
-]
+_base_ = ['../../_base_/models/training_free_vit-b16.py']
 model = dict(
-    type='TrainingFreeSegmentor',
     backbone=dict(
-        return_value_path=False,
-        dense_last_block=dict(mode='maskclip', residual=True, ffn=True),
-        pos_interpolation='bicubic'),
-    decode_head=dict(templates='imagenet80'),
-    logit_scale=40.0,
-    prob_thd=0.0,
-    pamr=None,
-    test_cfg=dict(mode='slide', crop_size=(224, 224), stride=(112, 112)))
+        dense_last_block=dict(mode='maskclip', residual=True, ffn=True)),
+    pamr=None)

@@ -10,20 +10,9 @@
 # background threshold. A benchmark file adds its data and the values its
 # configs/cfg_<benchmark>.py changes. Its paper's main table is without
 # PAMR: tools/ovss_benchmark.py naclip --no-pamr, or model.pamr=None.
-_base_ = [
-    '../../../maskclip/_base_/models/maskclip_vit16.py',
-    '../../../_base_/default_runtime.py',
-    '../../../maskclip/_base_/maskclip_test_runtime.py',
-]
+_base_ = ['../../_base_/models/training_free_vit-b16.py']
 model = dict(
-    type='TrainingFreeSegmentor',
     backbone=dict(
-        return_value_path=False,
         dense_last_block=dict(
-            mode='naclip', residual=False, ffn=False, gaussian_std=5.0),
-        pos_interpolation='bicubic'),
-    decode_head=dict(templates='imagenet80'),
-    logit_scale=40.0,
-    prob_thd=0.0,
-    pamr=dict(type='PAMR', num_iter=10, dilations=(8, 16)),
-    test_cfg=dict(mode='slide', crop_size=(224, 224), stride=(112, 112)))
+            mode='naclip', residual=False, ffn=False, gaussian_std=5.0)),
+    pamr=dict(type='PAMR', num_iter=10, dilations=(8, 16)))

@@ -7,19 +7,8 @@
 # softmax(40 * cos) over all names and the max over a class's synonyms, no
 # background threshold, no PAMR (pamr_steps=0). A benchmark file adds its
 # data and the values its configs/cfg_<benchmark>.py changes.
-_base_ = [
-    '../../../maskclip/_base_/models/maskclip_vit16.py',
-    '../../../_base_/default_runtime.py',
-    '../../../maskclip/_base_/maskclip_test_runtime.py',
-]
+_base_ = ['../../_base_/models/training_free_vit-b16.py']
 model = dict(
-    type='TrainingFreeSegmentor',
     backbone=dict(
-        return_value_path=False,
-        dense_last_block=dict(mode='sclip', residual=True, ffn=True),
-        pos_interpolation='bicubic'),
-    decode_head=dict(templates='imagenet80'),
-    logit_scale=40.0,
-    prob_thd=0.0,
-    pamr=None,
-    test_cfg=dict(mode='slide', crop_size=(224, 224), stride=(112, 112)))
+        dense_last_block=dict(mode='sclip', residual=True, ffn=True)),
+    pamr=None)
