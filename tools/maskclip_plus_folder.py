@@ -30,7 +30,6 @@ import argparse
 import os
 import os.path as osp
 import re
-import subprocess
 import sys
 import time
 import warnings
@@ -49,6 +48,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,  # noqa: E402
                                              list_images)
 from denseclip.utils import write_bytes_atomic, write_text_atomic  # noqa: E402
+from denseclip.utils.tool_process import (ToolFailed,  # noqa: E402
+                                          run_tool_process)
 from denseclip.visualization import (draw_legend, font_for,  # noqa: E402
                                      legend_entries, make_palette,
                                      overlay_labels)
@@ -246,25 +247,12 @@ def build_config(args, plan: Plan) -> Config:
 def train(config_file: str, work_dir: str, verbose: bool) -> str:
     """Train ``config_file`` through ``tools/train.py`` in a fresh
     interpreter, streaming its progress lines; return the checkpoint."""
-    cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'), config_file,
-           '--work-dir', work_dir]
-    print(f'$ {" ".join(cmd[1:])}', flush=True)
-    path = os.pathsep.join(p for p in (REPO, os.environ.get('PYTHONPATH'))
-                           if p)
-    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=path)
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if verbose or _SHOW.search(line.split(' - mmengine - ')[-1]):
-            print('  ' + line, end='', flush=True)
-    if proc.wait() != 0:
-        if not verbose:
-            print(''.join(lines[-60:]), file=sys.stderr)
-        raise RuntimeError(f'training failed (tools/train.py exit '
-                           f'{proc.returncode}); the last lines of its '
-                           f'output are above, the log is in {work_dir}')
+    try:
+        run_tool_process(REPO, 'train.py', [config_file, '--work-dir',
+                                            work_dir], _SHOW, verbose)
+    except ToolFailed as err:
+        raise RuntimeError(f'training failed: {err}, the log is in '
+                           f'{work_dir}') from err
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         return f.read().strip()
 

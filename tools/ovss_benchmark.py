@@ -50,6 +50,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout without an install too
 from denseclip.utils.atomic_files import (write_json_atomic,  # noqa: E402
                                           write_text_atomic)
+from denseclip.utils.results_file import (  # noqa: E402
+    ResultsFileError, load_results as load_results_file)
 
 METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip')
 METHOD_NAMES = dict(maskclip='MaskCLIP', sclip='SCLIP', clearclip='ClearCLIP',
@@ -79,7 +81,6 @@ PUBLISHED: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
 }
 PAMR_ON = dict(type='PAMR', num_iter=10, dilations=(8, 16))
 RESULTS = 'results'
-FORMAT_VERSION = 1
 METRIC = 'mIoU'
 # unique experiment / visualizer names for the runs of this process: mmengine
 # keeps its logger, visualizer and message hub as global instances by name
@@ -314,25 +315,12 @@ def run_settings(args: argparse.Namespace) -> Dict:
 
 
 def load_results(path: str, settings: Dict) -> Dict:
-    """The results recorded in ``path`` (empty when there is none); an error
-    when they belong to another method, protocol or PAMR setting."""
-    if not osp.exists(path):
-        return dict(version=FORMAT_VERSION, settings=settings, cells={})
+    """The cells recorded in ``path`` for these ``settings`` (none when
+    there is no file); stops on another tool's file or other settings."""
     try:
-        with open(path) as f:
-            results = json.load(f)
-        recorded = results['settings']
-        if not isinstance(results['cells'], dict):
-            raise TypeError('"cells" is no mapping')
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise SystemExit(f'{path} is not an ovss_benchmark results file '
-                         f'({err}); move it away or choose another '
-                         '--work-dir')
-    if recorded != settings:
-        raise SystemExit(
-            f'{path} holds results of {recorded}, not {settings}; choose '
-            'another --work-dir')
-    return results
+        return load_results_file(path, settings, 'ovss_benchmark')
+    except ResultsFileError as err:
+        raise SystemExit(str(err))
 
 
 # ---------------------------------------------------------------- outputs

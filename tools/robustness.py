@@ -28,7 +28,6 @@ import gc
 import hashlib
 import io
 import itertools
-import json
 import numbers
 import os
 import os.path as osp
@@ -43,10 +42,11 @@ from denseclip.datasets.corrupt import (CORRUPTIONS,  # noqa: E402
 from denseclip.utils.atomic_files import (atomic_path,  # noqa: E402
                                           write_json_atomic,
                                           write_text_atomic)
+from denseclip.utils.results_file import (  # noqa: E402
+    ResultsFileError, load_results as load_results_file)
 
 RESULTS = 'robustness.json'
 CLEAN = 'clean'
-FORMAT_VERSION = 1
 # unique experiment / visualizer names for the runs of this process: mmengine
 # keeps its logger, visualizer and message hub as global instances by name
 _RUN_IDS = itertools.count()
@@ -135,29 +135,12 @@ def run_settings(args: argparse.Namespace) -> Dict:
 
 
 def load_results(path: str, settings: Dict) -> Dict:
-    """The results recorded in ``path`` (empty when there is none); an error
-    when they were measured with other settings."""
-    if not osp.exists(path):
-        return dict(version=FORMAT_VERSION, settings=settings, cells={})
+    """The cells recorded in ``path`` for these ``settings`` (none when
+    there is no file); stops on another tool's file or other settings."""
     try:
-        with open(path) as f:
-            results = json.load(f)
-        recorded = results['settings']
-        if not isinstance(results['cells'], dict):
-            raise TypeError('"cells" is no mapping')
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise SystemExit(f'{path} is not a robustness results file ({err}); '
-                         'move it away or choose another --work-dir')
-    wanted = json.loads(json.dumps(settings))  # tuples -> lists, as stored
-    if recorded != wanted:
-        changed = ', '.join(
-            f'{k}: {recorded.get(k)!r} then, {wanted.get(k)!r} now'
-            for k in sorted(set(recorded) | set(wanted))
-            if recorded.get(k) != wanted.get(k))
-        raise SystemExit(
-            f'{path} holds results measured with other settings ({changed}); '
-            'choose another --work-dir or delete it to measure anew')
-    return results
+        return load_results_file(path, settings, 'robustness')
+    except ResultsFileError as err:
+        raise SystemExit(str(err))
 
 
 # ------------------------------------------------------------------- runs

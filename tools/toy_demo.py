@@ -33,11 +33,9 @@ import argparse
 import dataclasses
 import glob
 import json
-import os
 import os.path as osp
 import re
 import shutil
-import subprocess
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
@@ -48,6 +46,8 @@ from denseclip.toy.files import (DATA, prepare_toy_files,  # noqa: E402
                                  prepare_trained_clip)
 from denseclip.toy.run_options import (LOADERS, path_options,  # noqa: E402
                                        schedule_options)
+from denseclip.utils.tool_process import (ToolFailed,  # noqa: E402
+                                          run_tool_process)
 
 CONFIG = osp.join(REPO, 'configs', 'toy', 'denseclip_toy.py')
 FAST_ITERS = 4
@@ -96,25 +96,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def run_tool(tool: str, args: List[str], verbose: bool) -> str:
     """Run ``tools/<tool>`` in a fresh interpreter; stream the interesting
     lines (all with ``verbose``); return the whole output."""
-    cmd = [sys.executable, osp.join(REPO, 'tools', tool)] + args
-    print(f'$ {" ".join(cmd[1:])}', flush=True)
-    # the checkout first on the path: works without `pip install -e .` too
-    path = os.pathsep.join(p for p in (REPO, os.environ.get('PYTHONPATH'))
-                           if p)
-    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=path)
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if verbose or _SHOW.search(line.split(' - mmengine - ')[-1]):
-            print('  ' + line, end='', flush=True)
-    if proc.wait() != 0:
-        if not verbose:
-            print(''.join(lines[-60:]), file=sys.stderr)
-        raise SystemExit(f'tools/{tool} failed (exit {proc.returncode}); '
-                         'the last lines of its output are above')
-    return ''.join(lines)
+    try:
+        return run_tool_process(REPO, tool, args, _SHOW, verbose)
+    except ToolFailed as err:
+        raise SystemExit(str(err))
 
 
 def last_checkpoint(train_dir: str) -> str:
