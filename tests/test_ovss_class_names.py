@@ -131,9 +131,9 @@ def test_background_lines():
         assert parse(osp.join(NAMES_DIR, f'{name}.txt'))[0] == ['background']
 
 
-@pytest.mark.parametrize('benchmark', sorted(CLASSES))
-def test_dataset_base_names_its_file_and_class_count(benchmark):
-    cfg = Config.fromfile(osp.join(BASES_DIR, f'{benchmark}.py'))
-    assert cfg.class_names_file == f'configs/ovss/class_names/{benchmark}.txt'
-    assert cfg.num_classes == len(CLASSES[benchmark])
+@pytest.mark.parametrize('bench', sorted(CLASSES))
+def test_dataset_base_names_its_file_and_class_count(bench):
+    cfg = Config.fromfile(osp.join(BASES_DIR, f'{bench}.py'))
+    assert cfg.class_names_file == f'configs/ovss/class_names/{bench}.txt'
+    assert cfg.num_classes == len(CLASSES[bench])
     assert len(parse(osp.join(ROOT, cfg.class_names_file))) == cfg.num_classes

@@ -167,12 +167,12 @@ def test_the_configs_on_disk_are_the_expected_ones():
     assert len(expected) == 4 + 32 + 20
 
 
-@pytest.mark.parametrize('method,benchmark', PAPER_CONFIGS,
+@pytest.mark.parametrize('method,bench', PAPER_CONFIGS,
                          ids=[f'{m}-{b}' for m, b in PAPER_CONFIGS])
 def test_paper_config_carries_the_methods_published_settings(
-        method, benchmark):
-    cfg = Config.fromfile(config_file(method, benchmark))
-    assert read_settings(cfg) == PAPER[method][benchmark]
+        method, bench):
+    cfg = Config.fromfile(config_file(method, bench))
+    assert read_settings(cfg) == PAPER[method][bench]
     model = cfg.model
     assert model.type == 'TrainingFreeSegmentor'
     block = model.backbone.dense_last_block
@@ -190,7 +190,7 @@ def test_paper_config_carries_the_methods_published_settings(
     assert head.templates == 'imagenet80'
     assert head.ks_thresh == 0 and head.pd_thresh == 0
     # one class-file line per class, as many as the dataset has
-    assert head.num_classes == NUM_CLASSES[benchmark] == cfg.num_classes
+    assert head.num_classes == NUM_CLASSES[bench] == cfg.num_classes
     with open(osp.join(ROOT, head.class_names)) as f:
         assert len(f.read().splitlines()) == head.num_classes
     dataset = cfg.test_dataloader.dataset
@@ -202,17 +202,17 @@ def test_paper_config_carries_the_methods_published_settings(
     assert cfg.custom_imports.imports == ['denseclip']
 
 
-@pytest.mark.parametrize('method,benchmark', PAPER_CONFIGS,
+@pytest.mark.parametrize('method,bench', PAPER_CONFIGS,
                          ids=[f'{m}-{b}' for m, b in PAPER_CONFIGS])
 def test_default_protocol_config_carries_the_projects_default(
-        method, benchmark):
+        method, bench):
     """The ``_default`` file, or the paper's where they are the same."""
-    path = config_file(method, benchmark, default=True)
+    path = config_file(method, bench, default=True)
     if not osp.exists(path):
-        path = config_file(method, benchmark)
+        path = config_file(method, bench)
     cfg = Config.fromfile(path)
-    assert read_settings(cfg) == _default(benchmark)
-    paper = Config.fromfile(config_file(method, benchmark))
+    assert read_settings(cfg) == _default(bench)
+    paper = Config.fromfile(config_file(method, bench))
     # only the protocol differs: the same method and data
     assert cfg.model.backbone == paper.model.backbone
     assert cfg.test_dataloader.dataset.data_root == \
@@ -221,8 +221,8 @@ def test_default_protocol_config_carries_the_projects_default(
 
 def test_the_papers_differ_where_docs_ovss_says():
     """A few of the differences the docs' table names, from the configs."""
-    def read(method, benchmark):
-        return read_settings(Config.fromfile(config_file(method, benchmark)))
+    def read(method, bench):
+        return read_settings(Config.fromfile(config_file(method, bench)))
 
     assert read('sclip', 'voc21')['logit'] == 65.0
     # SCLIP's VOC21-only area threshold; no other config has one

@@ -123,13 +123,13 @@ SHORT_SIDE = dict.fromkeys(BENCHMARKS, 336)
 SHORT_SIDE['cityscapes'] = 560
 
 
-@pytest.mark.parametrize('benchmark', BENCHMARKS)
-def test_base_builds_and_loads_the_benchmarks_labels(benchmark, tmp_path,
+@pytest.mark.parametrize('bench', BENCHMARKS)
+def test_base_builds_and_loads_the_benchmarks_labels(bench, tmp_path,
                                                      capsys):
-    root = str(tmp_path / benchmark)
-    expected = make_layout(benchmark, root, np.random.default_rng(0))
-    cfg = Config.fromfile(osp.join(BASES, f'{benchmark}.py'))
-    assert cfg.short_side == SHORT_SIDE[benchmark]
+    root = str(tmp_path / bench)
+    expected = make_layout(bench, root, np.random.default_rng(0))
+    cfg = Config.fromfile(osp.join(BASES, f'{bench}.py'))
+    assert cfg.short_side == SHORT_SIDE[bench]
     assert cfg.val_dataloader.dataset == cfg.test_dataloader.dataset
     assert cfg.test_evaluator == dict(type='IoUMetric', iou_metrics=['mIoU'])
     loader = build_loader(cfg, root)

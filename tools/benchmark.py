@@ -8,6 +8,7 @@
                               [--train-batch 2] [--threads N]
                               [--cfg-options k=v ...] [--json OUT.json]
                               [--methods maskclip sclip clearclip naclip]
+                              [--profile STEPS [--profile-dir DIR]]
 
 Random weights and random inputs; what each row measures, how speed and
 peak memory are taken, and the figures measured: docs/performance.md. The
@@ -96,10 +97,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'ViT config, e.g. configs/maskclip/maskclip_vit16_'
                         '512x512_voc12aug_20.py): one row set each, slide '
                         '224 / 112 windows batched, ratios against maskclip')
+    parser.add_argument('--profile', type=int, default=0, metavar='STEPS',
+                        help='after timing, run each row STEPS more times '
+                        'under torch.profiler and print where the time goes '
+                        '(device busy / idle, kernels, host syncs, top '
+                        'kernels, largest gaps, time per model part)')
+    parser.add_argument('--profile-dir',
+                        help='with --profile: write each row\'s Chrome trace '
+                        '(.json.gz) here')
     parser.add_argument('--json', help='also write the rows to this file')
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0:
         parser.error('--iters must be >= 1 and --warmup >= 0')
+    if args.profile < 0:
+        parser.error('--profile must be >= 0')
+    if args.profile_dir and not args.profile:
+        parser.error('--profile-dir needs --profile STEPS')
     if args.compile and args.warmup < 1:
         parser.error('--compile needs --warmup >= 1 (the first forward '
                      'compiles)')

@@ -8,6 +8,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from .memory import PeakMemory
+from .profile import print_profile, profile_step, summarize
 from .settings import BenchmarkSettings
 from .steps import inference_rows, train_row
 from .subjects import Subject, build_random_model, method_options
@@ -20,6 +21,24 @@ def load_average() -> Optional[float]:
         return round(os.getloadavg()[0], 2)
     except (OSError, AttributeError):
         return None
+
+
+def profile_rows(rows: List[dict], subjects: List[Subject],
+                 settings: BenchmarkSettings, device: torch.device) -> None:
+    """``settings.profile`` more steps of each row under the profiler: the
+    summary printed and kept in ``row['profile']``."""
+    models = {s.name: s.model for s in subjects}
+    for i, row in enumerate(rows):
+        trace = None
+        if settings.profile_dir:
+            name = f'{row["model"]}_{row["mode"]}_{i}_{device.type}'
+            trace = osp.join(settings.profile_dir,
+                             name.replace(' ', '_') + '.json.gz')
+        prof = profile_step(row['step'], settings.profile, device,
+                            model=models[row['model']], trace=trace)
+        row['profile'] = summarize(prof, settings.profile)
+        print_profile(f'{row["model"]}: {row["label"]} ({device.type})',
+                      row['profile'])
 
 
 def benchmark_device(settings: BenchmarkSettings, device: torch.device,
@@ -67,6 +86,8 @@ def benchmark_device(settings: BenchmarkSettings, device: torch.device,
                 mode_rows += inference_rows(subject, mode, settings, device)
         measure(mode_rows, settings.iters, settings.warmup, memory,
                 others_held)
+        if settings.profile:
+            profile_rows(mode_rows, subjects, settings, device)
         rows += mode_rows
     for row in rows:
         del row['step']

@@ -15,6 +15,9 @@ class BenchmarkSettings:
     ``compile``: a ``torch.compile`` mode for inference, or None.
     ``methods``: training-free methods measured on ``config`` (a MaskCLIP
     ViT config), one subject each, instead of ``config`` and ``baseline``.
+    ``profile``: after timing, run each row this many more steps under
+    ``torch.profiler`` and print where the time goes (0: off);
+    ``profile_dir``: write each row's Chrome trace there.
     """
     config: str
     baseline: Optional[str] = None
@@ -30,3 +33,5 @@ class BenchmarkSettings:
     batch: int = 1
     train_batch: int = 2
     methods: Optional[Sequence[str]] = None
+    profile: int = 0
+    profile_dir: Optional[str] = None
