@@ -160,10 +160,15 @@ def _region_of(event, regions_by_seq: Dict[int, str]) -> Optional[str]:
     return None
 
 
+def _on_device(event) -> bool:
+    """A kernel, copy or memset on the device (not a host operator)."""
+    return event.device_type != torch.autograd.DeviceType.CPU
+
+
 def summarize(prof, steps: int, top: int = 12, gaps: int = 8) -> dict:
     """Per-step figures of a profile from :func:`profile_step` (see the
     module's docstring). Times in milliseconds per step."""
-    events = prof.events()
+    events = list(prof.events())
     # forward operators (with a sequence number) -> the region they ran in
     regions_by_seq: Dict[int, str] = {}
     for ev in events:
@@ -176,61 +181,63 @@ def summarize(prof, steps: int, top: int = 12, gaps: int = 8) -> dict:
                     regions_by_seq[seq] = node.name[len(REGION_PREFIX):]
                     break
                 node = node.cpu_parent
-    kernels = []  # (start us, end us, name, region)
+    device_events = []  # (start us, end us, name)
     region_device = defaultdict(float)
     region_cpu = defaultdict(float)
     region_ops = defaultdict(int)  # operators called from Python
     syncs = 0
     for ev in events:
-        if ev.name.startswith(SYNC_CALLS) or ev.name in (
-                'cudaStreamSynchronize', 'cudaDeviceSynchronize'):
+        if _on_device(ev):
+            # a region's label also shows on the device's timeline (a user
+            # annotation spanning its kernels): not a kernel
+            if not ev.name.startswith(REGION_PREFIX):
+                device_events.append((ev.time_range.start,
+                                      ev.time_range.end, ev.name))
+            continue
+        if ev.name.startswith(SYNC_CALLS):
             syncs += 1
         if ev.name.startswith(REGION_PREFIX):
             continue
         region = _region_of(ev, regions_by_seq) or 'other'
-        if ev.device_type == torch.autograd.DeviceType.CPU:
-            region_cpu[region] += ev.self_cpu_time_total
-            parent = ev.cpu_parent
-            if ev.name.startswith('aten::') and (
-                    parent is None or not parent.name.startswith('aten::')):
-                region_ops[region] += 1
-        for k in getattr(ev, 'kernels', []) or []:
-            kernels.append((k.time_range.start, k.time_range.end, k.name,
-                            region))
-            region_device[region] += k.time_range.end - k.time_range.start
+        region_cpu[region] += ev.self_cpu_time_total
+        # the kernels this operator launched itself (Kernel: name, device,
+        # duration in us)
+        region_device[region] += sum(k.duration for k in ev.kernels or ())
+        parent = ev.cpu_parent
+        if ev.name.startswith('aten::') and (
+                parent is None or not parent.name.startswith('aten::')):
+            region_ops[region] += 1
     out = dict(steps=steps, wall_ms=prof.wall_s * 1e3)
-    if kernels:
-        kernels.sort()
-        busy = _merged_length([(s, e) for s, e, _, _ in kernels])
-        span = kernels[-1][1] - kernels[0][0]
+    if device_events:
+        device_events.sort()
+        busy = _merged_length([(s, e) for s, e, _ in device_events])
         by_name = defaultdict(lambda: [0., 0])
-        for s, e, name, _ in kernels:
+        for s, e, name in device_events:
             by_name[name][0] += e - s
             by_name[name][1] += 1
         gap_list = []
-        end, before = kernels[0][1], kernels[0][2]
-        for s, e, name, region in kernels[1:]:
+        end, before = device_events[0][1], device_events[0][2]
+        for s, e, name in device_events[1:]:
             if s > end:
-                gap_list.append((s - end, before, name, region))
+                gap_list.append((s - end, before, name))
             if e >= end:
                 end, before = e, name
         gap_list.sort(reverse=True)
         out.update(
             device_busy_ms=busy / 1e3 / steps,
             device_idle_ms=max(prof.wall_s * 1e6 - busy / steps, 0) / 1e3,
-            kernel_span_ms=span / 1e3 / steps,
-            kernels_per_step=len(kernels) / steps,
+            kernels_per_step=len(device_events) / steps,
             top_kernels=[
                 dict(name=name, ms=t / 1e3 / steps, calls=n / steps,
                      share=t / busy if busy else 0.)
                 for name, (t, n) in sorted(by_name.items(),
                                            key=lambda kv: -kv[1][0])[:top]],
-            largest_gaps=[dict(us=g, prev=a, next=b, region=r)
-                          for g, a, b, r in gap_list[:gaps]],
+            largest_gaps=[dict(us=g, prev=a, next=b)
+                          for g, a, b in gap_list[:gaps]],
             gaps_over_20us_ms=sum(g for g, *_ in gap_list if g > 20) / 1e3
             / steps,
             region_device_ms={k: v / 1e3 / steps for k, v in sorted(
-                region_device.items(), key=lambda kv: -kv[1])})
+                region_device.items(), key=lambda kv: -kv[1]) if v > 0})
     out.update(
         host_syncs_per_step=syncs / steps,
         region_cpu_ms={k: v / 1e3 / steps for k, v in sorted(
@@ -275,11 +282,10 @@ def print_profile(label: str, summary: dict) -> None:
         for k in s['top_kernels']:
             print(f'    {k["ms"]:8.3f} {k["calls"]:6.1f} {k["share"]:6.1%}  '
                   f'{_short(k["name"])}')
-        print('  largest idle gaps (us: kernel before -> kernel after, the '
-              "latter's region):")
+        print('  largest idle gaps (us: kernel before -> kernel after):')
         for g in s['largest_gaps']:
-            print(f'    {g["us"]:8.0f}  {_short(g["prev"], 40)} -> '
-                  f'{_short(g["next"], 40)} ({g["region"]})')
+            print(f'    {g["us"]:8.0f}  {_short(g["prev"], 45)} -> '
+                  f'{_short(g["next"], 45)}')
     print('  top CPU operators (self ms/step, calls/step):')
     for o in s['top_cpu_ops']:
         print(f'    {o["ms"]:8.3f} {o["calls"]:6.1f}  {_short(o["name"])}')
