@@ -47,7 +47,10 @@ def print_table(infos: List[dict], rows: List[dict]) -> None:
               f'{sub["params_m"]:.1f} M params, {sub["num_classes"]} '
               'classes, random weights')
     cuda = f', CUDA {info["cuda"]}' if info['cuda'] else ''
-    extras = [name for name, on in (('amp', info['amp']),
+    tf32 = info.get('matmul_tf32')
+    extras = [name for name, on in (('float32 matmuls in TF32', tf32),
+                                    ('full float32 matmuls', tf32 is False),
+                                    ('amp', info['amp']),
                                     (f'compile={info["compile"]}',
                                      info['compile']),
                                     ('channels-last', info['channels_last']))
@@ -57,8 +60,10 @@ def print_table(infos: List[dict], rows: List[dict]) -> None:
           + (f'; {", ".join(extras)}' if extras else ''))
     before, after = info['load_average']
     if before is not None:
-        print(f'load average {before} before, {after} after (more than the '
-              f'{info["threads"]} threads: other jobs shared the cores)')
+        busy = max(before, after or 0) > info['threads']
+        print(f'load average {before} before, {after} after' +
+              (f' (more than the {info["threads"]} threads: other jobs '
+               'shared the cores)' if busy else ''))
     ge = '' if info['peak_resettable'] else '>='
     labels = [('' if r['model'] == 'model' else f'[{r["model"]}] ') +
               r['label'] for r in rows]

@@ -7,6 +7,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
+from ..engine.matmul_precision import matmul_tf32, matmul_tf32_setting
 from .memory import PeakMemory
 from .profile import print_profile, profile_step, summarize
 from .settings import BenchmarkSettings
@@ -77,18 +78,24 @@ def benchmark_device(settings: BenchmarkSettings, device: torch.device,
         return sum(s.held() for s in subjects if s.name != row['model'])
 
     rows = []
-    for mode in settings.modes:
-        mode_rows = []
-        for subject in subjects:
-            if mode == 'train':
-                mode_rows.append(train_row(subject, settings, device))
-            else:
-                mode_rows += inference_rows(subject, mode, settings, device)
-        measure(mode_rows, settings.iters, settings.warmup, memory,
-                others_held)
-        if settings.profile:
-            profile_rows(mode_rows, subjects, settings, device)
-        rows += mode_rows
+    # the first config's env_cfg.matmul_tf32 for every row of the run (one
+    # process-wide switch), as tools/train.py and tools/test.py set it
+    tf32 = matmul_tf32_setting(subjects[0].cfg) if subjects else None
+    with matmul_tf32(tf32):
+        tf32_on = torch.backends.cuda.matmul.allow_tf32
+        for mode in settings.modes:
+            mode_rows = []
+            for subject in subjects:
+                if mode == 'train':
+                    mode_rows.append(train_row(subject, settings, device))
+                else:
+                    mode_rows += inference_rows(subject, mode, settings,
+                                                device)
+            measure(mode_rows, settings.iters, settings.warmup, memory,
+                    others_held)
+            if settings.profile:
+                profile_rows(mode_rows, subjects, settings, device)
+            rows += mode_rows
     for row in rows:
         del row['step']
     device_name = (torch.cuda.get_device_name(device) if device.type == 'cuda'
@@ -109,6 +116,7 @@ def benchmark_device(settings: BenchmarkSettings, device: torch.device,
             cuda=torch.version.cuda if device.type == 'cuda' else None,
             peak_resettable=memory.resettable,
             load_average=(load_before, load_average()), amp=settings.amp,
+            matmul_tf32=tf32_on if device.type == 'cuda' else None,
             compile=settings.compile, channels_last=settings.channels_last))
     del subjects
     gc.collect()
