@@ -8,6 +8,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 from torch import Tensor, nn
 
+from ..layers.cuda_graphed_call import CudaGraphedCall
 from ..text.prompt_class_names import (check_class_names,
                                        resolve_class_names)
 from ..text.shared_prefix_encoding import encode_with_shared_prefix
@@ -18,6 +19,25 @@ from .separable_loss_segmentor import SeparableLossSegmentorMixin
 def float32_region(device_type: str):
     """Autocast off: what runs inside stays in float32 under AMP."""
     return torch.autocast(device_type, enabled=False)
+
+
+class TextPath(nn.Module):
+    """The class names through the text encoder as a module of the
+    contexts alone (what a CUDA graph captures): ``[B, N, C] -> [B, K,
+    embed_dim]``."""
+
+    def __init__(self, text_encoder: nn.Module, texts: Tensor,
+                 share_prefix: bool):
+        super().__init__()
+        self.text_encoder = text_encoder
+        self.texts = texts
+        self.share_prefix = share_prefix
+
+    def forward(self, contexts: Tensor) -> Tensor:
+        if self.share_prefix:
+            return encode_with_shared_prefix(self.text_encoder, self.texts,
+                                             contexts)
+        return self.text_encoder(self.texts, contexts)
 
 
 @MODELS.register_module()
@@ -68,6 +88,11 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
             the weights change; off only to measure what the cache saves.
         share_text_prefix: encode ``[sot] + contexts`` (the same for every
             class) once (``encode_with_shared_prefix``); off only to measure.
+        cuda_graphs: in training on a GPU, run the text path and the
+            context decoder (forward and backward) from CUDA graphs
+            (:class:`~denseclip.models.layers.cuda_graphed_call.
+            CudaGraphedCall`): thousands of small kernels become a few
+            launches. Same results; off to compare or to debug.
         pretrained: one OpenAI CLIP file for both the image and text towers.
     """
 
@@ -89,6 +114,7 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
                  prompting: str = 'post',
                  cache_text: bool = True,
                  share_text_prefix: bool = True,
+                 cuda_graphs: bool = True,
                  neck: Optional[dict] = None,
                  identity_head: Optional[dict] = None,
                  auxiliary_head: Optional[dict] = None,
@@ -136,6 +162,9 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
         self.prompting = prompting
         self.cache_text = cache_text
         self.share_text_prefix = share_text_prefix
+        self.cuda_graphs = cuda_graphs
+        self._text_graphs = CudaGraphedCall('DenseCLIP text encoder')
+        self._decoder_graphs = CudaGraphedCall('DenseCLIP context decoder')
         self.freeze_text_encoder = freeze_text_encoder
         if freeze_text_encoder:
             self.text_encoder.requires_grad_(False)
@@ -211,10 +240,23 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
 
     def _encode_text(self, contexts: Tensor) -> Tensor:
         with float32_region(contexts.device.type):
-            if self.share_text_prefix:
-                return encode_with_shared_prefix(self.text_encoder,
-                                                 self.texts, contexts.float())
-            return self.text_encoder(self.texts, contexts.float())
+            path = TextPath(self.text_encoder, self.texts,
+                            self.share_text_prefix)
+            if self.training and self.cuda_graphs:
+                return self._text_graphs(
+                    path, contexts.float(),
+                    extra_key=(self.texts.data_ptr(), self.texts.shape,
+                               self.share_text_prefix))
+            return path(contexts.float())
+
+    def _decode_context(self, queries: Tensor, visual_context: Tensor
+                        ) -> Tensor:
+        """``context_decoder(queries, visual_context)``, in training from
+        CUDA graphs where they apply."""
+        if self.training and self.cuda_graphs:
+            return self._decoder_graphs(self.context_decoder, queries,
+                                        visual_context)
+        return self.context_decoder(queries, visual_context)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -237,12 +279,12 @@ class DenseCLIP(SeparableLossSegmentorMixin, EncoderDecoder):
         if self.prompting == 'pre':
             self._check_class_names()
             queries = self.contexts.expand(B, -1, -1)
-            prompt = self.context_decoder(queries, visual_context)
+            prompt = self._decode_context(queries, visual_context)
             return self._encode_text(prompt)
         if text is None:
             text = self.text_features()
         text = text.expand(B, -1, -1)
-        prompt = self.context_decoder(text, visual_context)
+        prompt = self._decode_context(text, visual_context)
         return text + self.gamma * prompt.float()
 
     def _forward_features(self, inputs: Tensor, text: Optional[Tensor] = None
