@@ -1,11 +1,13 @@
 """A toy validation split in ADE20K's layout whose images have several sizes
-(no fixtures here): what batched testing must cope with."""
+(what batched testing must cope with), and a recorder of the predictions
+the evaluator receives (no fixtures here)."""
 import os
 import os.path as osp
 from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
+import torch
 
 from denseclip.toy.data import make_toy_sample
 
@@ -40,3 +42,38 @@ def write_mixed_size_ade(root: str,
             assert cv2.imwrite(osp.join(folder, name + ext), data, params)
         names.append(name)
     return names
+
+
+class Recorder:
+    """The samples the evaluator receives, in order: file name, labels,
+    logits."""
+
+    def __init__(self, monkeypatch):
+        from mmseg.evaluation import IoUMetric
+        self.samples = []
+        original = IoUMetric.process
+
+        def process(metric, data_batch, data_samples):
+            for s in data_samples:
+                self.samples.append((osp.basename(s['img_path']),
+                                     s['pred_sem_seg']['data'].clone(),
+                                     s['seg_logits']['data'].clone()))
+            return original(metric, data_batch, data_samples)
+
+        monkeypatch.setattr(IoUMetric, 'process', process)
+
+    def take(self):
+        out, self.samples = self.samples, []
+        return out
+
+
+def assert_same_predictions(one, many, atol=1e-5):
+    """Two :class:`Recorder` takes: the same files in the same order, equal
+    labels, logits within ``atol`` (a batched convolution may round
+    differently: up to 2e-6 seen), and labels that are not all one class."""
+    assert [name for name, *_ in one] == [name for name, *_ in many]
+    for (name, labels, logits), (_, labels_b, logits_b) in zip(one, many):
+        assert torch.equal(labels, labels_b), name
+        torch.testing.assert_close(logits, logits_b, atol=atol, rtol=1e-5)
+    labels = torch.cat([labels.flatten() for _, labels, _ in one])
+    assert len(labels.unique()) > 1, 'constant predictions prove little'

@@ -2,11 +2,10 @@
 loader batch of images of several sizes runs as groups of one size, the
 outputs in the loader's order; mmseg's EncoderDecoder gives the same
 predictions and metrics as with batch size 1."""
-import os.path as osp
-
 import pytest
 import torch
-from mixed_size_data import write_mixed_size_ade
+from mixed_size_data import (Recorder, assert_same_predictions,
+                             write_mixed_size_ade)
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.structures import SegDataSample
@@ -170,38 +169,6 @@ def tiny_weights(mixed_root, tmp_path_factory):
     path = str(tmp_path_factory.mktemp('ckpt') / 'tiny.pth')
     torch.save({'state_dict': model.state_dict()}, path)
     return path
-
-
-class Recorder:
-    """The samples the evaluator receives, in order: file name, labels,
-    logits."""
-
-    def __init__(self, monkeypatch):
-        from mmseg.evaluation import IoUMetric
-        self.samples = []
-        original = IoUMetric.process
-
-        def process(metric, data_batch, data_samples):
-            for s in data_samples:
-                self.samples.append((osp.basename(s['img_path']),
-                                     s['pred_sem_seg']['data'].clone(),
-                                     s['seg_logits']['data'].clone()))
-            return original(metric, data_batch, data_samples)
-
-        monkeypatch.setattr(IoUMetric, 'process', process)
-
-    def take(self):
-        out, self.samples = self.samples, []
-        return out
-
-
-def assert_same_predictions(one, many, atol=1e-5):
-    assert [name for name, *_ in one] == [name for name, *_ in many]
-    for (name, labels, logits), (_, labels_b, logits_b) in zip(one, many):
-        assert torch.equal(labels, labels_b), name
-        torch.testing.assert_close(logits, logits_b, atol=atol, rtol=1e-5)
-    labels = torch.cat([labels.flatten() for _, labels, _ in one])
-    assert len(labels.unique()) > 1, 'constant predictions prove little'
 
 
 def run(cfg, mode):
