@@ -6,7 +6,7 @@ import pytest
 import torch
 from mixed_size_data import (Recorder, assert_same_predictions,
                              write_mixed_size_ade)
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 from mmseg.structures import SegDataSample
 from tiny_runner import mmengine_log, runner_cfg
@@ -219,3 +219,83 @@ def test_mmengines_test_loop_refuses_these_batches(mixed_root, tiny_weights,
     with pytest.raises(AssertionError, match='image size in a batch should '
                        'be the same'):
         Runner.from_cfg(cfg).test()
+
+
+def test_maskclip_plus_groups_equal_one_image_at_a_time(rn_clip, tmp_path):
+    """MaskCLIP+ (a DeepLabv2 student with a MaskCLIP teacher): test_step on
+    a mixed batch through the groups gives each image's own prediction."""
+    from maskclip_helpers import NAMES, toy_maskclip_cfg
+    from mmseg.registry import MODELS
+    text_dim = rn_clip.shape['embed_dim']
+    model = MODELS.build(ConfigDict(
+        type='MaskClipPlus',
+        data_preprocessor=dict(type='SegDataPreProcessor',
+                               mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+        backbone=dict(type='ResNetV1c', depth=18, stem_channels=8,
+                      base_channels=8, norm_cfg=dict(type='BN')),
+        decode_head=dict(
+            type='MaskClipPlusHead',
+            decode_module=dict(type='ASPPV2Head', dilations=(1, 2)),
+            in_channels=64, in_index=3, channels=text_dim,
+            text_channels=text_dim, num_classes=len(NAMES),
+            dropout_ratio=0.),
+        teacher=toy_maskclip_cfg(rn_clip, cache_dir=str(tmp_path)),
+        train_cfg=dict(), test_cfg=dict(mode='whole')))
+    model.init_weights()
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(3, 48, 64), (3, 64, 40), (3, 48, 64)]
+    images = [torch.randint(0, 256, s, generator=gen, dtype=torch.uint8)
+              for s in shapes]
+
+    def batch(indices):
+        samples = []
+        for i in indices:
+            h, w = shapes[i][1:]
+            samples.append(SegDataSample(metainfo=dict(
+                img_path=f'{i}.jpg', img_shape=(h, w), ori_shape=(h, w),
+                padding_size=[0, 0, 0, 0])))
+        return dict(inputs=[images[i] for i in indices],
+                    data_samples=samples)
+
+    with torch.no_grad():
+        grouped, calls = run_in_size_groups(model.test_step, batch([0, 1, 2]))
+        alone = [model.test_step(batch([i]))[0] for i in range(3)]
+    assert calls == 2
+    for g, a in zip(grouped, alone):
+        assert g.img_path == a.img_path
+        assert torch.equal(g.pred_sem_seg.data, a.pred_sem_seg.data)
+        torch.testing.assert_close(g.seg_logits.data, a.seg_logits.data,
+                                   atol=1e-5, rtol=1e-5)
+    assert len(torch.cat([a.pred_sem_seg.data.flatten()
+                          for a in alone]).unique()) > 1
+
+
+def test_originals_of_other_sizes_in_a_group_are_not_warned_about(
+        mixed_root, tmp_path):
+    """Two originals resized to one input size: mmseg warns "Image shapes
+    are different in the batch." (each prediction is still resized to its
+    own original); the groups do not print it, and nothing else is muted."""
+    from mmengine.logging import print_log
+    from mmseg.registry import MODELS
+    cfg = ade_runner_cfg(mixed_root, tmp_path, 2)
+    model = MODELS.build(cfg.model).eval()
+    originals = [(60, 75), (120, 150)]
+    batch = dict(
+        inputs=[torch.zeros(3, 120, 150, dtype=torch.uint8)] * 2,
+        data_samples=[SegDataSample(metainfo=dict(
+            img_shape=(120, 150), ori_shape=o, padding_size=[0, 0, 0, 0]))
+            for o in originals])
+
+    def step(data):
+        print_log('another warning', logger='current', level=30)
+        return model.test_step(data)
+
+    with torch.no_grad(), mmengine_log() as plain:
+        model.test_step(batch)
+    with torch.no_grad(), mmengine_log() as grouped:
+        outputs, _ = run_in_size_groups(step, batch)
+    assert 'Image shapes are different in the batch.' in plain
+    assert grouped == ['another warning']
+    assert [tuple(o.pred_sem_seg.shape) for o in outputs] == originals

@@ -14,11 +14,19 @@ keeps the order its images had in the batch, and every image of a group
 goes through the model together, as it would alone (same size, no padding
 added), so the predictions equal those of batch size 1.
 """
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+import contextlib
+import logging
+from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple)
 
 import torch
+from mmengine.logging import MMLogger
 
-__all__ = ['run_in_size_groups', 'split_by_image_size']
+__all__ = ['quiet_mixed_original_sizes', 'run_in_size_groups',
+           'split_by_image_size']
+
+# what mmseg's EncoderDecoder.inference warns when a batch's ori_shapes differ
+MIXED_ORIGINAL_SIZES = 'Image shapes are different in the batch.'
 
 Group = Tuple[List[int], Any]  # (indices in the batch, the sub-batch)
 
@@ -94,6 +102,27 @@ def split_by_image_size(data_batch: Any) -> Optional[List[Group]]:
             for indices in groups.values()]
 
 
+class _DropMixedOriginalSizes(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != MIXED_ORIGINAL_SIZES
+
+
+@contextlib.contextmanager
+def quiet_mixed_original_sizes() -> Iterator[None]:
+    """Without mmseg's warning "Image shapes are different in the batch."
+    while inside: in a group of one input size it only means that images of
+    different original sizes were resized to one size (ADE20K's 375x500 and
+    600x800 both become 512x683), and each prediction is still resized to
+    its own original size."""
+    logger = MMLogger.get_current_instance()
+    drop = _DropMixedOriginalSizes()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
 def run_in_size_groups(step: Callable[[Any], list], data_batch: Any,
                        collect: Optional[Callable[[list], list]] = None
                        ) -> Tuple[list, int]:
@@ -104,9 +133,18 @@ def run_in_size_groups(step: Callable[[Any], list], data_batch: Any,
     (:func:`split_by_image_size`); a batch of one size goes to it unchanged.
     ``collect``: applied to each call's outputs before they are placed
     (mmengine's loops strip a trailing loss element there); it must leave
-    one output per sample of the group.
+    one output per sample of the group. mmseg's warning about original
+    sizes that differ within a batch is not printed
+    (:func:`quiet_mixed_original_sizes`).
     """
     groups = split_by_image_size(data_batch)
+    with quiet_mixed_original_sizes():
+        return _run(step, data_batch, groups, collect)
+
+
+def _run(step: Callable[[Any], list], data_batch: Any,
+         groups: Optional[List[Group]],
+         collect: Optional[Callable[[list], list]]) -> Tuple[list, int]:
     if groups is None:
         outputs = step(data_batch)
         return (collect(outputs) if collect else outputs), 1
