@@ -4,6 +4,7 @@ from typing import Sequence
 
 import torch
 from mmengine.config import Config
+from mmengine.dist import get_world_size
 from mmengine.logging import print_log
 from mmengine.runner import TestLoop
 from mmengine.runner.amp import autocast
@@ -38,11 +39,13 @@ class SizeGroupedTestLoop(TestLoop):
         self.images = self.model_calls = 0
         metrics = super().run()
         batch_size = getattr(self.dataloader, 'batch_size', None)
+        world = get_world_size()
+        where = f' in this process (1 of {world})' if world > 1 else ''
         print_log(
             f'{type(self).__name__}: {self.images} images in '
-            f'{len(self.dataloader)} loader batches of up to {batch_size}, '
-            f'{self.model_calls} test_step calls (one per image size in a '
-            'batch)', logger='current')
+            f'{len(self.dataloader)} loader batches of up to {batch_size}'
+            f'{where}, {self.model_calls} test_step calls (one per image '
+            'size in a batch)', logger='current')
         return metrics
 
     @torch.no_grad()
