@@ -2,6 +2,8 @@
 loader batch of images of several sizes runs as groups of one size, the
 outputs in the loader's order; mmseg's EncoderDecoder gives the same
 predictions and metrics as with batch size 1."""
+import itertools
+
 import pytest
 import torch
 from mixed_size_data import (Recorder, assert_same_predictions,
@@ -16,6 +18,7 @@ from denseclip.engine import (SizeGroupedTestLoop, run_in_size_groups,
 from denseclip.toy.data import TOY_CLASSES, TOY_PALETTE
 
 A, B, C = (3, 8, 10), (3, 10, 8), (3, 6, 6)
+RUNS = itertools.count()  # a name per runner: mmengine keys loggers by it
 PATTERN = [A, B, A, A, C, B, A]
 
 
@@ -131,7 +134,8 @@ def ade_runner_cfg(root, work_dir, batch_size, **overrides) -> Config:
     overrides = dict(dict(train_dataloader=None, train_cfg=None,
                           optim_wrapper=None, param_scheduler=None),
                      **overrides)
-    cfg = runner_cfg(root, str(work_dir), 'grouped', **overrides)
+    cfg = runner_cfg(root, str(work_dir), f'grouped_{next(RUNS)}',
+                     **overrides)
     for hook in ('checkpoint', 'param_scheduler'):  # training hooks
         cfg.default_hooks.pop(hook)
     cfg.model.decode_head.num_classes = len(TOY_CLASSES)
