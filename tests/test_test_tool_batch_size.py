@@ -192,3 +192,12 @@ def test_dist_test_passes_batch_size_to_the_tool(tmp_path):
                                        'pytorch', '--batch-size', '4',
                                        '--tta']
     assert re.search(r'--nproc_per_node=2', '\n'.join(argv))
+
+
+def test_batch_size_without_a_test_dataloader_is_named(tools_test, tmp_path):
+    config = str(tmp_path / 'no_test_loader.py')
+    Config(dict(model=dict(type='EncoderDecoder'))).dump(config)
+    with pytest.raises(SystemExit, match='--batch-size: .*no_test_loader.py '
+                       'has no test_dataloader'):
+        tools_test.main([config, '--batch-size', '2', '--work-dir',
+                         str(tmp_path / 'work')])

@@ -149,8 +149,11 @@ def main(argv=None):
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     if args.batch_size is not None:
+        if not cfg.get('test_dataloader'):
+            raise SystemExit(f'--batch-size: {args.config} has no '
+                             'test_dataloader')
         cfg.test_dataloader.batch_size = args.batch_size
-    if cfg.test_dataloader.get('batch_size', 1) > 1:
+    if (cfg.get('test_dataloader') or {}).get('batch_size', 1) > 1:
         # images of several sizes in a batch: run them in groups of one size
         use_size_grouped_test_loop(cfg)
     add_corruption(cfg, args.corrupt, args.severity)  # --corrupt, --severity
