@@ -29,11 +29,14 @@ class SizeGroupedTestLoop(TestLoop):
     the outputs go to the evaluator and the hooks in the loader's order, as
     one iteration. Images of one size go through the model together, so
     predictions equal those of batch size 1 (nothing is padded, sorted or
-    dropped). ``tools/test.py --batch-size N`` switches a plain ``TestLoop``
+    dropped; a batched convolution may round logits differently, by about
+    1e-6 on a CPU). ``tools/test.py --batch-size N`` switches a plain ``TestLoop``
     to it (:func:`use_size_grouped_test_loop`); in a config:
     ``test_cfg = dict(type='SizeGroupedTestLoop')`` with
     ``test_dataloader = dict(batch_size=N, ...)``.
     """
+    images = 0  # of the last run
+    model_calls = 0
 
     def run(self) -> dict:
         self.images = self.model_calls = 0
