@@ -9,6 +9,7 @@
                               [--cfg-options k=v ...] [--json OUT.json]
                               [--methods maskclip sclip clearclip naclip]
                               [--profile STEPS [--profile-dir DIR]]
+                              [--modes loop [--loop-images 64] [--workers 4]]
 
 Random weights and random inputs; what each row measures, how speed and
 peak memory are taken, and the figures measured: docs/performance.md. The
@@ -30,7 +31,11 @@ DEFAULT_BASELINE = osp.join(REPO, 'configs', 'fpn_clip_r50_ade.py')
 EPILOG = """\
 rows: whole (BATCH x 3 x SIZE x SIZE), slide (one SIZE x 4/3 SIZE image, the
 config's crop and stride), train (TRAIN_BATCH images with random labels,
-forward + backward + the config's optimizer step). Random weights: no CLIP
+forward + backward + the config's optimizer step); loop (not by default: a
+whole test run, tools/test.py's way, over --loop-images synthetic ADE20K-sized
+JPEGs written in ADE20K's layout, the config's test dataloader with --workers
+persistent workers and batches of --batch, model and metric; an iteration is
+one pass over the folder). Random weights: no CLIP
 file or checkpoint is read. Speed: the median (and fastest) of --iters timed
 iterations, the rows of a mode timed in turn; cpu s: the process's CPU time.
 Peak memory: CUDA max_memory_allocated, or the process's peak resident set
@@ -42,7 +47,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from mmengine.config import DictAction
 
     from denseclip.apis import METHODS
-    from denseclip.benchmark import MODES, TEXT_CACHE_CHOICES
+    from denseclip.benchmark import ALL_MODES, MODES, TEXT_CACHE_CHOICES
     from denseclip.engine.compiled_inference import COMPILE_MODES
     parser = argparse.ArgumentParser(
         description='img/s and peak memory of inference and training steps',
@@ -60,7 +65,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         default='auto',
                         help='auto: CPU, and CUDA when present')
     parser.add_argument('--modes', nargs='+', default=list(MODES),
-                        choices=MODES)
+                        choices=ALL_MODES,
+                        help='default: whole slide train; loop: the test '
+                        'loop with data loading')
     parser.add_argument('--text-cache', choices=TEXT_CACHE_CHOICES,
                         default='both',
                         help='DenseCLIP inference with the cached text '
@@ -84,7 +91,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=1,
                         help='untimed iterations first (default 1)')
     parser.add_argument('--batch', type=int, default=1,
-                        help='images per whole-inference forward')
+                        help='images per whole-inference forward, and per '
+                        'test-loop batch (--modes loop)')
+    parser.add_argument('--loop-images', type=int, default=64,
+                        help='--modes loop: synthetic ADE20K-sized images '
+                        'per pass (default 64)')
+    parser.add_argument('--workers', type=int, default=4,
+                        help="--modes loop: the test loader's worker "
+                        'processes (default 4; 0: load in this process)')
     parser.add_argument('--train-batch', type=int, default=2,
                         help='images per training step (default 2)')
     parser.add_argument('--threads', type=int, default=None,
@@ -109,6 +123,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0:
         parser.error('--iters must be >= 1 and --warmup >= 0')
+    if args.batch < 1 or args.loop_images < 1 or args.workers < 0:
+        parser.error('--batch and --loop-images must be >= 1, --workers >= 0')
     if args.profile < 0:
         parser.error('--profile must be >= 0')
     if args.profile_dir and not args.profile:

@@ -1,7 +1,8 @@
 """Test (and evaluate) a segmentor: mmseg's stock ``tools/test.py``, with denseclip registered.
 
     python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--out DIR]
-                         [--show-dir DIR] [--tta] [--compile [MODE]] [--amp]
+                         [--show-dir DIR] [--tta] [--batch-size N]
+                         [--compile [MODE]] [--amp]
                          [--corrupt NAME --severity L] [--allow-partial-checkpoint]
                          [--cfg-options k=v ...]
 
@@ -10,6 +11,18 @@ CHECKPOINT the model is initialised from its config (``init_weights``): that
 is how MaskCLIP, which has no trained weights, runs from its CLIP file. A
 CHECKPOINT that supplies fewer than half of the model's tensors (another
 model's file) stops the test unless ``--allow-partial-checkpoint``.
+
+``--batch-size N`` sets the test dataloader's batch size (default: the
+config's, normally 1). Test images differ in size (ADE20K, Pascal VOC after
+the keep-ratio resize) and mmseg's data preprocessor refuses such batches,
+so with more than one image per batch the config's plain ``TestLoop``
+becomes ``SizeGroupedTestLoop``: each loader batch runs through the model as
+groups of images of one size, in the loader's order, with the same
+predictions as batch size 1 (whole-image inference runs a group as one
+batch; slide inference runs the windows of all its images
+``crop_batch_size`` at a time). Works with ``--tta`` (images are grouped
+when all their augmented views match in size). Progress lines count loader
+batches. docs/performance.md.
 """
 import argparse
 import os
@@ -23,10 +36,17 @@ from mmengine.runner import Runner
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
 from denseclip.datasets.corrupt import CORRUPTIONS, SEVERITIES
 from denseclip.engine import (CheckpointFitError, end_cpu_distributed_run,
-                              setup_test_run)
+                              setup_test_run, use_size_grouped_test_loop)
 from denseclip.engine.compiled_inference import (COMPILE_MODES,
                                                  compile_for_inference)
 from denseclip.engine.corruption_setup import add_corruption
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
 
 
 def parse_args(argv=None):
@@ -57,6 +77,12 @@ def parse_args(argv=None):
         default='none', help='job launcher')
     parser.add_argument(
         '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument(
+        '--batch-size', type=positive_int, metavar='N',
+        help="images per test batch (default: the config's "
+        'test_dataloader.batch_size, normally 1); above 1, a plain TestLoop '
+        'becomes SizeGroupedTestLoop: each batch runs as groups of images of '
+        'one size, predictions equal to batch size 1 (also with --tta)')
     parser.add_argument(
         '--compile', nargs='?', const='default', default=None,
         choices=COMPILE_MODES, metavar='MODE',
@@ -122,6 +148,14 @@ def main(argv=None):
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
+    if args.batch_size is not None:
+        if not cfg.get('test_dataloader'):
+            raise SystemExit(f'--batch-size: {args.config} has no '
+                             'test_dataloader')
+        cfg.test_dataloader.batch_size = args.batch_size
+    if (cfg.get('test_dataloader') or {}).get('batch_size', 1) > 1:
+        # images of several sizes in a batch: run them in groups of one size
+        use_size_grouped_test_loop(cfg)
     add_corruption(cfg, args.corrupt, args.severity)  # --corrupt, --severity
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out

@@ -2,7 +2,9 @@
 from .memory import PeakMemory, held_bytes
 from .report import print_table, ratios
 from .run import benchmark_device
-from .settings import MODES, TEXT_CACHE_CHOICES, BenchmarkSettings
+from .settings import (ALL_MODES, LOOP_MODE, MODES, TEXT_CACHE_CHOICES,
+                       BenchmarkSettings)
 
-__all__ = ['BenchmarkSettings', 'MODES', 'PeakMemory', 'TEXT_CACHE_CHOICES',
+__all__ = ['ALL_MODES', 'BenchmarkSettings', 'LOOP_MODE', 'MODES',
+           'PeakMemory', 'TEXT_CACHE_CHOICES',
            'benchmark_device', 'held_bytes', 'print_table', 'ratios']

@@ -13,7 +13,7 @@ def ratios(rows: List[dict], best: bool = False) -> List[Tuple[str, float]]:
     def find(**kw):
         return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
 
-    for mode in ('whole', 'slide', 'train'):
+    for mode in ('whole', 'slide', 'train', 'loop'):
         ours = find(model='model', mode=mode, reference=False)
         cached = [r for r in ours if r['text_cache'] in (True, None)]
         if not cached:

@@ -8,6 +8,7 @@ from typing import List, Optional, Tuple
 import torch
 
 from ..engine.matmul_precision import matmul_tf32, matmul_tf32_setting
+from .loop_row import loop_row
 from .memory import PeakMemory
 from .profile import print_profile, profile_step, summarize
 from .settings import BenchmarkSettings
@@ -88,6 +89,8 @@ def benchmark_device(settings: BenchmarkSettings, device: torch.device,
             for subject in subjects:
                 if mode == 'train':
                     mode_rows.append(train_row(subject, settings, device))
+                elif mode == 'loop':
+                    mode_rows.append(loop_row(subject, settings, device))
                 else:
                     mode_rows += inference_rows(subject, mode, settings,
                                                 device)
@@ -95,6 +98,8 @@ def benchmark_device(settings: BenchmarkSettings, device: torch.device,
                     others_held)
             if settings.profile:
                 profile_rows(mode_rows, subjects, settings, device)
+            for row in mode_rows:  # the loop rows' loader workers and images
+                row.pop('close', lambda: None)()
             rows += mode_rows
     for row in rows:
         del row['step']

@@ -3,6 +3,9 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 MODES = ('whole', 'slide', 'train')
+# not run by default: writes images and starts loader workers
+LOOP_MODE = 'loop'
+ALL_MODES = MODES + (LOOP_MODE, )
 TEXT_CACHE_CHOICES = ('on', 'off', 'both')
 
 
@@ -18,6 +21,9 @@ class BenchmarkSettings:
     ``profile``: after timing, run each row this many more steps under
     ``torch.profiler`` and print where the time goes (0: off);
     ``profile_dir``: write each row's Chrome trace there.
+    ``loop_images``, ``workers``: the test-loop row's folder of synthetic
+    ADE20K-sized images and its loader's worker processes (its batches:
+    ``batch``).
     """
     config: str
     baseline: Optional[str] = None
@@ -35,3 +41,5 @@ class BenchmarkSettings:
     methods: Optional[Sequence[str]] = None
     profile: int = 0
     profile_dir: Optional[str] = None
+    loop_images: int = 64
+    workers: int = 4

@@ -14,6 +14,10 @@ from .merged_groups_optim_constructor import \
 from .mixed_precision_optim_wrapper import MixedPrecisionOptimWrapper
 from .random_state_hook import RandomStateHook
 from .run_setup import setup_test_run, setup_train_run
+from .size_grouped_test_loop import (SizeGroupedTestLoop,
+                                    use_size_grouped_test_loop)
+from .size_grouped_val_loop import SizeGroupedValLoop
+from .size_groups import run_in_size_groups, split_by_image_size
 
 __all__ = [
     'AtomicCheckpointHook', 'CPUDistributedDataParallel', 'CheckDataFilesHook',
@@ -21,7 +25,9 @@ __all__ = [
     'ClassNamesHook', 'EmptySplitError', 'check_splits_have_samples',
     'checkpoint_fit', 'end_cpu_distributed_run',
     'MergedGroupsOptimWrapperConstructor', 'MixedPrecisionOptimWrapper',
-    'RandomStateHook', 'add_data_checks', 'check_checkpoint_file',
-    'find_resumable_checkpoint', 'setup_distributed', 'setup_test_run',
-    'setup_train_run'
+    'RandomStateHook', 'SizeGroupedTestLoop', 'SizeGroupedValLoop',
+    'add_data_checks', 'check_checkpoint_file',
+    'find_resumable_checkpoint', 'run_in_size_groups', 'setup_distributed',
+    'setup_test_run', 'setup_train_run', 'split_by_image_size',
+    'use_size_grouped_test_loop'
 ]
