@@ -126,6 +126,9 @@ def test_cuda_profile_counts_kernels_and_regions():
     profile = results[0]['rows'][0]['profile']
     assert profile['kernels_per_step'] > 50
     assert 0 < profile['device_busy_ms'] <= profile['wall_ms']
+    # the text path and context decoder replay CUDA graphs in training,
+    # whose kernels this torch may or may not tie to an operator: only the
+    # backbone's kernels are asserted to carry their region
     assert profile['region_device_ms']['backbone'] > 0
-    assert profile['region_device_ms']['text_encoder (backward)'] > 0
+    assert profile['region_device_ms']['backbone (backward)'] > 0
     assert profile['top_kernels'][0]['ms'] > 0

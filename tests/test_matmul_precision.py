@@ -1,12 +1,12 @@
 """env_cfg.matmul_tf32: float32 matrix products in TF32 (as PyTorch runs
-float32 convolutions) set by tools/train.py and tools/test.py, scoped in
-tools/benchmark.py."""
+float32 convolutions) for the runs of tools/train.py, tools/test.py and
+tools/benchmark.py, the previous setting restored after."""
 import pytest
 import torch
 from mmengine.config import Config
 
 from denseclip.engine.matmul_precision import (apply_matmul_tf32,
-                                               matmul_tf32,
+                                               matmul_tf32, matmul_tf32_of,
                                                matmul_tf32_setting)
 
 
@@ -48,3 +48,20 @@ def test_context_restores_the_switch(restore_tf32):
     assert torch.backends.cuda.matmul.allow_tf32 is False
     with matmul_tf32(None):
         assert torch.backends.cuda.matmul.allow_tf32 is False
+
+
+def test_the_tools_scope_restores_the_switch(restore_tf32):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    with matmul_tf32_of(Config(dict(env_cfg=dict(matmul_tf32=True)))):
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+
+
+def test_tools_wrap_their_runs_in_the_configs_setting():
+    import inspect
+
+    from denseclip_helpers import load_tool
+    for tool, call in (('train', 'runner.train()'), ('test', 'runner.test()')):
+        source = inspect.getsource(load_tool(tool).main)
+        scope = source.index('with matmul_tf32_of(cfg):')
+        assert scope < source.index(call), tool

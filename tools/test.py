@@ -40,6 +40,7 @@ from denseclip.engine import (CheckpointFitError, end_cpu_distributed_run,
 from denseclip.engine.compiled_inference import (COMPILE_MODES,
                                                  compile_for_inference)
 from denseclip.engine.corruption_setup import add_corruption
+from denseclip.engine.matmul_precision import matmul_tf32_of
 
 
 def positive_int(text: str) -> int:
@@ -175,7 +176,9 @@ def main(argv=None):
             '(init_weights)', logger='current')
         model.init_weights()
     try:
-        return runner.test()
+        # env_cfg.matmul_tf32: float32 matrix products in TF32 on the GPU
+        with matmul_tf32_of(cfg):
+            return runner.test()
     except CheckpointFitError as err:
         raise SystemExit(str(err)) from None
 

@@ -13,6 +13,7 @@ from mmseg.registry import RUNNERS
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
 from denseclip.engine import end_cpu_distributed_run, setup_train_run
+from denseclip.engine.matmul_precision import matmul_tf32_of
 from denseclip.engine.mixed_precision_optim_wrapper import enable_amp
 
 
@@ -60,9 +61,11 @@ def main(argv=None):
     # CPU torchrun (gloo), kill-safe checkpoints, --resume from the newest
     # complete checkpoint
     setup_train_run(cfg, args.launcher, args.resume)
-    runner = (Runner.from_cfg(cfg)
-              if 'runner_type' not in cfg else RUNNERS.build(cfg))
-    runner.train()
+    # env_cfg.matmul_tf32: float32 matrix products in TF32 on the GPU
+    with matmul_tf32_of(cfg):
+        runner = (Runner.from_cfg(cfg)
+                  if 'runner_type' not in cfg else RUNNERS.build(cfg))
+        runner.train()
 
 
 if __name__ == '__main__':

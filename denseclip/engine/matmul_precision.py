@@ -31,16 +31,26 @@ def matmul_tf32_setting(cfg) -> Optional[bool]:
 
 
 def apply_matmul_tf32(cfg) -> None:
-    """What ``tools/train.py`` / ``tools/test.py`` do with the setting: set
-    ``torch.backends.cuda.matmul.allow_tf32`` for the process."""
+    """Set ``torch.backends.cuda.matmul.allow_tf32`` from the config for
+    the rest of the process (a script's own runs; the tools scope it with
+    :func:`matmul_tf32_of`)."""
     value = matmul_tf32_setting(cfg)
-    if value is None:
-        return
-    torch.backends.cuda.matmul.allow_tf32 = value
-    if torch.cuda.is_available():
+    if value is not None:
+        torch.backends.cuda.matmul.allow_tf32 = value
+
+
+@contextlib.contextmanager
+def matmul_tf32_of(cfg) -> Iterator[None]:
+    """What ``tools/train.py`` / ``tools/test.py`` run inside: the config's
+    setting, said in the log on a GPU, the previous one restored after
+    (a tool called from Python, e.g. by the tests, leaves no trace)."""
+    value = matmul_tf32_setting(cfg)
+    if value is not None and torch.cuda.is_available():
         print_log(f'float32 matrix products: '
                   f'{"TF32" if value else "full float32"} '
                   f'(env_cfg.{KEY}={value})', logger='current')
+    with matmul_tf32(value):
+        yield
 
 
 @contextlib.contextmanager

@@ -1,8 +1,7 @@
 """What ``tools/train.py`` and ``tools/test.py`` do to a config before the runner.
 
 One place for the launcher, checkpoint and data logic both tools share: the
-CPU distributed set-up (:mod:`.cpu_distributed`), TF32 matrix products
-(:mod:`.matmul_precision`), checkpoints that survive a
+CPU distributed set-up (:mod:`.cpu_distributed`), checkpoints that survive a
 kill (:class:`.AtomicCheckpointHook`, :class:`.RandomStateHook`),
 ``--resume`` from the newest *complete* checkpoint, data checks that name
 the file at fault (:func:`add_data_checks`) or the split that lists nothing
@@ -22,7 +21,6 @@ from .checkpoint_files import (CheckpointFileError, check_checkpoint_file,
 from .cpu_distributed import setup_distributed
 from .data_checks import add_data_checks
 from .empty_splits import check_splits_have_samples
-from .matmul_precision import apply_matmul_tf32
 
 __all__ = ['setup_test_run', 'setup_train_run', 'use_reliable_checkpoints']
 
@@ -63,7 +61,6 @@ def setup_train_run(cfg: Config, launcher: str, resume: bool) -> None:
     training or validation split (:class:`EmptySplitError`).
     """
     setup_distributed(cfg, launcher)
-    apply_matmul_tf32(cfg)
     use_reliable_checkpoints(cfg)
     add_data_checks(cfg)
     cfg.resume = resume
@@ -98,7 +95,6 @@ def setup_test_run(cfg: Config, launcher: str, checkpoint: Optional[str],
     here (:class:`EmptySplitError`).
     """
     setup_distributed(cfg, launcher)
-    apply_matmul_tf32(cfg)
     add_data_checks(cfg)
     if checkpoint is not None:
         _check(checkpoint, full=False)
