@@ -1,6 +1,8 @@
 """tools/benchmark.py --profile (denseclip.benchmark.profile): the summary's
 figures from a device profile's events, regions for forward and backward,
 and a real CPU profile of a tiny DenseCLIP training step."""
+import gzip
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -95,11 +97,17 @@ def test_regions_wrap_and_unwrap_the_models_parts():
 
 
 @pytest.mark.slow
-def test_cpu_profile_of_a_denseclip_training_step(capsys):
+def test_cpu_profile_of_a_denseclip_training_step(capsys, tmp_path):
     bench = load_tool('benchmark')
     results = bench.main([TOY_CONFIG, '--size', '64', '--iters', '1',
                           '--warmup', '0', '--device', 'cpu', '--modes',
-                          'train', '--profile', '1'])
+                          'train', '--profile', '1', '--profile-dir',
+                          str(tmp_path / 'traces')])
+    traces = list((tmp_path / 'traces').iterdir())
+    assert [t.name for t in traces] == ['model_train_0_cpu.json.gz']
+    with gzip.open(traces[0]) as f:
+        names = {e.get('name') for e in json.load(f)['traceEvents']}
+    assert REGION_PREFIX + 'text_encoder' in names
     printed = capsys.readouterr().out
     profile = results[0]['rows'][0]['profile']
     assert 'device_busy_ms' not in profile  # no kernels on a CPU
