@@ -169,3 +169,13 @@ def tiny_denseclip_cfg(shape, pretrained=None, num_classes=4, **overrides):
         test_cfg=dict(mode='whole'))
     cfg.update(overrides)
     return ConfigDict(cfg)
+
+
+@pytest.fixture(scope='module')
+def mixed_root(tmp_path_factory):
+    """An ADE20K-layout folder of 7 images of 3 sizes
+    (tests/mixed_size_data.py)."""
+    from mixed_size_data import write_mixed_size_ade
+    root = str(tmp_path_factory.mktemp('mixed_ade'))
+    write_mixed_size_ade(root)
+    return root

@@ -63,6 +63,18 @@ def test_failed_capture_warns_once_and_runs_eagerly(monkeypatch):
     assert call.enabled is False and len(call) == 0
 
 
+def _tiny_cuda_denseclip(rn_clip):
+    """A tiny DenseCLIP in training mode on the GPU, without dropout (the
+    same numbers with and without graphs, randomness apart)."""
+    torch.manual_seed(0)
+    cfg = tiny_denseclip_cfg(rn_clip.shape, rn_clip.jit)
+    cfg.context_decoder.dropout = 0.
+    cfg.decode_head.dropout_ratio = 0.
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.cuda().train()
+
+
 def _train_losses(model, inputs, samples):
     model.zero_grad(set_to_none=True)
     losses = model.loss(inputs, samples)
@@ -76,13 +88,7 @@ def _train_losses(model, inputs, samples):
 @cuda
 @pytest.mark.parametrize('amp', [False, True])
 def test_graphed_training_equals_eager_on_cuda(rn_clip, amp):
-    torch.manual_seed(0)
-    cfg = tiny_denseclip_cfg(rn_clip.shape, rn_clip.jit)
-    cfg.context_decoder.dropout = 0.  # randomness apart, the same numbers
-    cfg.decode_head.dropout_ratio = 0.
-    eager = MODELS.build(cfg)
-    eager.init_weights()
-    eager = eager.cuda().train()
+    eager = _tiny_cuda_denseclip(rn_clip)
     graphed = copy.deepcopy(eager)
     eager.cuda_graphs = False
     inputs = torch.randn(2, 3, 64, 64, device='cuda')
@@ -104,13 +110,7 @@ def test_graphed_training_equals_eager_on_cuda(rn_clip, amp):
 
 @cuda
 def test_graphs_see_optimizer_updates_and_new_shapes(rn_clip):
-    torch.manual_seed(0)
-    cfg = tiny_denseclip_cfg(rn_clip.shape, rn_clip.jit)
-    cfg.context_decoder.dropout = 0.
-    cfg.decode_head.dropout_ratio = 0.
-    model = MODELS.build(cfg)
-    model.init_weights()
-    model = model.cuda().train()
+    model = _tiny_cuda_denseclip(rn_clip)
     eager = copy.deepcopy(model)
     eager.cuda_graphs = False
     opts = [torch.optim.SGD([p for p in m.parameters() if p.requires_grad],

@@ -6,8 +6,7 @@ import itertools
 
 import pytest
 import torch
-from mixed_size_data import (Recorder, assert_same_predictions,
-                             write_mixed_size_ade)
+from mixed_size_data import Recorder, assert_same_predictions
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 from mmseg.structures import SegDataSample
@@ -148,13 +147,6 @@ def ade_runner_cfg(root, work_dir, batch_size, **overrides) -> Config:
                              seg_map_path='annotations/validation'),
             img_suffix='.jpg', reduce_zero_label=True)
     return cfg
-
-
-@pytest.fixture(scope='module')
-def mixed_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('mixed_ade'))
-    write_mixed_size_ade(root)
-    return root
 
 
 @pytest.fixture(scope='module')

@@ -11,8 +11,7 @@ import subprocess
 import pytest
 from denseclip_helpers import (REPO, TOY_CONFIG, load_tool,
                                mmseg0x_checkpoint, released_state_dict)
-from mixed_size_data import (MIXED_SIZES, Recorder, assert_same_predictions,
-                             write_mixed_size_ade)
+from mixed_size_data import MIXED_SIZES, Recorder, assert_same_predictions
 from mmengine.config import Config
 
 from denseclip.clip_io import load_clip_checkpoint
@@ -22,13 +21,6 @@ from denseclip.toy.data import TOY_CLASSES
 @pytest.fixture(scope='module')
 def tools_test():
     return load_tool('test')
-
-
-@pytest.fixture(scope='module')
-def mixed_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('mixed_ade'))
-    write_mixed_size_ade(root)
-    return root
 
 
 @pytest.fixture(scope='module')
