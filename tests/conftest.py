@@ -179,3 +179,27 @@ def mixed_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('mixed_ade'))
     write_mixed_size_ade(root)
     return root
+
+
+_terminal = {}  # pytest's terminal reporter, once configured
+
+
+def pytest_configure(config):
+    _terminal['reporter'] = config.pluginmanager.get_plugin(
+        'terminalreporter')
+
+
+def pytest_runtest_logreport(report):
+    """Name a failing test the moment it fails, not only in the summary at
+    the end: a run stopped by a time limit (the GPU machine's calls) still
+    says which tests failed. Under pytest-xdist this runs in the main
+    process, which receives every worker's reports."""
+    if not report.failed:
+        return
+    line = f'FAILED {report.nodeid} ({report.when})'
+    reporter = _terminal.get('reporter')
+    if reporter is None:
+        print(f'\n{line}', flush=True)
+        return
+    reporter.ensure_newline()
+    reporter.write_line(line, red=True)
