@@ -240,14 +240,20 @@ def test_the_factory_names_what_a_resnet_cannot_do(rn_clip):
 
 def test_vision_heads_for_files_that_do_not_follow_openais_rule(vit_clip,
                                                                 rn_clip):
-    """A CLIP file does not record its heads; OpenAI's are width // 64 (the
-    toy ViT CLIP of the toy table has 4 at width 128)."""
+    """A state dict does not record its heads: OpenAI's width // 64 unless
+    given (the toy ViT CLIP of the toy table has 4 at width 128); a
+    TorchScript file does, and contradicting it is an error
+    (tests/test_clip_heads.py)."""
     width = vit_clip.shape['vision_width']
-    default = maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='naclip')
+    default = maskclip_model_cfg(vit_clip.state_dict, ['a', 'b'],
+                                 method='naclip')
     assert default.backbone.heads == max(width // 64, 1)
-    four = maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='naclip',
-                              vision_heads=4)
+    four = maskclip_model_cfg(vit_clip.state_dict, ['a', 'b'],
+                              method='naclip', vision_heads=4)
     assert four.backbone.heads == 4
+    with pytest.raises(ValueError, match=r'toy_vit.pt records 1 attention '
+                       r'head in its image tower, but vision_heads=4'):
+        maskclip_model_cfg(vit_clip.jit, ['a', 'b'], vision_heads=4)
     with pytest.raises(ValueError, match='vision_heads is for a CLIP ViT; '
                        r'.*toy_rn.pt is a CLIP ResNet'):
         maskclip_model_cfg(rn_clip.jit, ['a', 'b'], vision_heads=4)

@@ -29,8 +29,7 @@ import denseclip  # noqa: F401  (registers the modules)
 from denseclip.apis import (METHODS, maskclip_model_cfg, method_settings,
                             method_test_pipeline)
 from denseclip.clip_files import find_clip_file
-from denseclip.clip_io import load_clip_checkpoint
-from denseclip.models.clip_arch import describe, is_vit
+from denseclip.models.clip_arch import ClipArch, read_clip_arch
 from denseclip.models.text.class_names import ClassNames
 from denseclip.models.text.prompt_class_names import resolve_class_name_sets
 from denseclip.utils import write_bytes_atomic
@@ -89,11 +88,13 @@ def make_parser() -> argparse.ArgumentParser:
                         "default 2048 x the method's short side")
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--text-heads', type=int,
-                        help='text tower heads if not width // 64 (only for '
-                        'non-OpenAI models, e.g. the toy CLIP files)')
+                        help='text tower heads, for a state dict (.pth) of a '
+                        'model whose heads are not width // 64; a '
+                        'TorchScript file (.pt) records its own, and '
+                        'another count is an error')
     parser.add_argument('--vision-heads', type=int,
-                        help='ViT image tower heads if not width // 64 (only '
-                        'for non-OpenAI models: the toy ViT CLIP has 4)')
+                        help='ViT image tower heads, as --text-heads (the '
+                        'toy ViT CLIP has 4, not 128 // 64)')
     parser.add_argument('--cache-dir', help='text embedding cache directory')
     parser.add_argument('--device', default='cpu')
     return parser
@@ -129,18 +130,21 @@ def list_images(path: str) -> List[str]:
         if f.lower().endswith(IMAGE_EXTENSIONS))
 
 
-def choose_method(args, clip_file: str) -> str:
+def choose_method(args, arch: ClipArch) -> str:
     """``--method``, else NACLIP on a CLIP ViT and MaskCLIP on a ResNet."""
     if args.method:
         return args.method
-    return DEFAULT_METHOD if is_vit(load_clip_checkpoint(clip_file)) \
-        else 'maskclip'
+    return DEFAULT_METHOD if arch.is_vit else 'maskclip'
 
 
 def build_model(args, names):
     clip_file = find_clip_file(args.clip)
-    print(describe(clip_file))
-    method = choose_method(args, clip_file)
+    # the head counts: the file's where it records them (a mismatch with
+    # --vision-heads / --text-heads is an error), said in the header line
+    arch = read_clip_arch(clip_file, args.vision_heads, args.text_heads,
+                          ('--vision-heads', '--text-heads'))
+    print(arch.describe())
+    method = choose_method(args, arch)
     settings = method_settings(method)
     cfg = maskclip_model_cfg(
         clip_file, names, method=method, ks_thresh=args.ks,
