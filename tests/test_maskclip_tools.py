@@ -216,6 +216,49 @@ def test_demo_on_an_unreadable_image_names_it(vit_clip, tmp_path, capsys):
     assert 'missing.jpg does not exist' in capsys.readouterr().err
 
 
+def test_demo_says_truncated_when_the_file_ends_early(rn_clip, tmp_path,
+                                                     capsys):
+    encoded = cv2.imencode('.jpg', np.random.default_rng(0).integers(
+        0, 256, (40, 50, 3), dtype=np.uint8))[1].tobytes()
+    cut = tmp_path / 'download.jpg'
+    cut.write_bytes(encoded[:len(encoded) // 2])
+    rc = maskclip_demo.main([
+        str(cut), '--classes', 'sky,tree', '--clip', rn_clip.jit, '--out',
+        str(tmp_path / 'r.png')])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f'maskclip_demo: cannot read image {cut}: truncated: the JPEG file '
+        'ends early (PIL: image file is truncated (')
+    assert len(err.splitlines()) == 1
+
+
+def test_demo_reads_sub_folders_as_the_folder_tool_does(rn_clip, tmp_path,
+                                                        capsys):
+    """Every image under the folder (ImageFolderDataset's list), written
+    under the same relative path; an earlier run's output folder inside
+    the input is not read."""
+    from denseclip.datasets import list_images
+    folder = tmp_path / 'photos'
+    for name in ('a.jpg', 'sub/b.PNG', 'sub/deeper/c.png', '.hidden/d.png'):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / name), np.full((30, 40, 3), 90, np.uint8))
+    out = folder / 'results'
+    args = [str(folder), '--classes', 'sky,tree', '--clip', rn_clip.jit,
+            '--out', str(out), '--templates', 'single', '--cache-dir',
+            str(tmp_path / 'cache')]
+    for _ in range(2):  # the second run finds the first one's output
+        assert maskclip_demo.main(args) == 0
+        written = sorted(osp.relpath(p, out) for p in glob.glob(
+            f'{out}/**/*.png', recursive=True))
+        assert written == ['a.png', 'sub/b.png', 'sub/deeper/c.png']
+        printed = capsys.readouterr().out
+        assert printed.count(' -> ') == 3
+    assert sorted(p for p in list_images(str(folder))
+                  if '/results/' not in p) == sorted(
+        str(folder / n) for n in ('a.jpg', 'sub/b.PNG', 'sub/deeper/c.png'))
+
+
 # ---------------------------------------------- the reference's file tools
 def test_prompt_engineering_writes_the_heads_embeddings(vit_clip, tmp_path):
     names = tmp_path / 'names.txt'

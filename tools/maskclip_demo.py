@@ -5,7 +5,9 @@ ClearCLIP or NACLIP: any class names, synonyms with ``|``.
         --clip pretrained/ViT-B-16.pt --out result.png [--method naclip] [--pamr]
     python tools/maskclip_demo.py FOLDER --classes-file names.txt --out FOLDER_OUT
 
-Writes each image with the predicted classes painted over it and a legend.
+Writes each image with the predicted classes painted over it and a legend
+(a folder: every image under it, sub-folders included, as
+``tools/maskclip_plus_folder.py`` reads one; FOLDER_OUT mirrors them).
 The model is built from the CLIP file alone (``maskclip_model_cfg``, each
 method's published settings); labels are the segmentor's own inference.
 Options, memory and exit status: docs/maskclip.md ("Quick start").
@@ -17,7 +19,6 @@ import sys
 from typing import List
 
 import cv2
-import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -29,6 +30,9 @@ import denseclip  # noqa: F401  (registers the modules)
 from denseclip.apis import (METHODS, maskclip_model_cfg, method_settings,
                             method_test_pipeline)
 from denseclip.clip_files import find_clip_file
+from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,
+                                             UnreadableImageError,
+                                             list_images, read_image)
 from denseclip.models.clip_arch import ClipArch, read_clip_arch
 from denseclip.models.text.class_names import ClassNames
 from denseclip.models.text.prompt_class_names import resolve_class_name_sets
@@ -36,7 +40,6 @@ from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, legend_entries,
                                      make_palette, overlay_labels)
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # with a CLIP ViT (the papers' best on average); a ResNet has only MaskCLIP
 DEFAULT_METHOD = 'naclip'
 SYNONYM_SEPARATOR = '|'
@@ -46,7 +49,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description='Training-free open-vocabulary segmentation demo '
         '(MaskCLIP, SCLIP, ClearCLIP, NACLIP)')
-    parser.add_argument('input', help='an image, or a folder of images')
+    parser.add_argument('input', help='an image, or a folder of images '
+                        '(sub-folders included)')
     names = parser.add_mutually_exclusive_group(required=True)
     names.add_argument('--classes',
                        help='class names separated by commas; synonyms of '
@@ -124,10 +128,16 @@ def parse_class_names(args, parser_error) -> ClassNames:
     return names
 
 
-def list_images(path: str) -> List[str]:
-    return sorted(
-        osp.join(path, f) for f in os.listdir(path)
-        if f.lower().endswith(IMAGE_EXTENSIONS))
+def _inside(path: str, folder: str) -> bool:
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def folder_images(folder: str, out_dir: str) -> List[str]:
+    """The images under ``folder``, sub-folders included (``list_images``,
+    as the folder tool reads them), less those under ``out_dir`` (an
+    earlier run's output is not input)."""
+    return [p for p in list_images(folder) if not _inside(p, out_dir)]
 
 
 def choose_method(args, arch: ClipArch) -> str:
@@ -192,10 +202,7 @@ def segment(model, image_path: str, out_file: str, names: List[str],
             palette, opacity: float, font) -> None:
     """Label ``image_path``, paint the labels and a legend (``names``: each
     class's label) over it, and write ``out_file`` (the image's size)."""
-    image = mmcv.imread(image_path)  # BGR, as mmseg's pipelines load it
-    if image is None:
-        raise OSError(f'cannot read image {image_path}: not an image file '
-                      f'(or an unsupported format)')
+    image = read_image(image_path)  # BGR, as mmseg's pipelines load it
     labels = predict_labels(model, image).cpu().numpy()
     counts = np.bincount(labels.ravel(), minlength=len(names))
     shares = counts / max(labels.size, 1)
@@ -215,15 +222,16 @@ def main(argv=None) -> int:
     parser_error = parser.error
     names = parse_class_names(args, parser_error)
     if osp.isdir(args.input):
-        images = list_images(args.input)
-        if not images:
-            parser_error(f'{args.input} holds no images '
-                         f'({", ".join(IMAGE_EXTENSIONS)})')
         if osp.splitext(args.out)[1]:
             parser_error(f'--out {args.out} must be a folder when the input '
                          f'is a folder')
-        outs = [osp.join(args.out, osp.splitext(osp.basename(p))[0] + '.png')
-                for p in images]
+        images = folder_images(args.input, args.out)
+        if not images:
+            parser_error(f'{args.input} holds no images '
+                         f'({", ".join(IMAGE_EXTENSIONS)}, in any case, '
+                         f'sub-folders included)')
+        outs = [osp.join(args.out, osp.splitext(osp.relpath(
+            p, args.input))[0] + '.png') for p in images]
     elif osp.isfile(args.input):
         images = [args.input]
         out = args.out
@@ -233,11 +241,12 @@ def main(argv=None) -> int:
         outs = [out]
     else:
         parser_error(f'input {args.input} does not exist')
-    if len(images) == 1 and mmcv.imread(images[0]) is None:
-        # fail before the model is built
-        print(f'maskclip_demo: cannot read image {images[0]}: not an image '
-              f'file (or an unsupported format)', file=sys.stderr)
-        return 1
+    if len(images) == 1:
+        try:  # fail before the model is built
+            read_image(images[0])
+        except UnreadableImageError as err:
+            print(f'maskclip_demo: {err}', file=sys.stderr)
+            return 1
     try:
         model = build_model(args, names)
     except (FileNotFoundError, ValueError) as err:
