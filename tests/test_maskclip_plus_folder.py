@@ -368,7 +368,6 @@ def test_tool_trains_saves_and_paints_the_folder(tool, shared_toy_files,
     palette = make_palette(len(names))
     for path, size in zip(result.painted, sizes):
         painted = cv2.imread(path)
-        assert painted.shape == size + (3, )
         source = sorted(glob.glob(str(folder / (osp.basename(path)[:-4] +
                                                 '.*'))))[0]
         image = cv2.imread(source)
@@ -382,7 +381,8 @@ def test_tool_trains_saves_and_paints_the_folder(tool, shared_toy_files,
                                *legend_entries(names, shares, palette),
                                bgr=True)
         np.testing.assert_array_equal(painted, expected)
-        # the legend is there: top-left only
-        changed = np.argwhere((expected != overlay).any(-1))
-        assert len(changed) and changed.min(0).tolist()[0] < size[0] // 4
-        assert (expected[size[0] - 1] == overlay[size[0] - 1]).all()
+        # images this small: the overlay as it is, the legend beside it
+        h, w = size
+        assert painted.shape[0] >= h and painted.shape[1] > w
+        np.testing.assert_array_equal(painted[:h, :w], overlay)
+        assert painted[:, w:].max() > 200  # white legend text

@@ -275,7 +275,8 @@ def test_demo_methods_pamr_and_synonyms(vit_clip, tmp_path, capsys):
     demo, rc, out, args = demo_run(vit_clip, tmp_path, '--classes',
                                    'sky|cloud, red car ,tree|bush|hedge',
                                    '--pamr', '--prob-thd', '0.4')
-    assert rc == 0 and out.shape == (40, 56, 3)
+    # the image, and the legend beside it (inside it would cover too much)
+    assert rc == 0 and out.shape[0] == 40 and out.shape[1] > 56
     printed = capsys.readouterr().out
     assert 'naclip: slide inference, images fit in 2048x336, PAMR' in printed
     parsed = demo.make_parser().parse_args(args)
@@ -285,7 +286,7 @@ def test_demo_methods_pamr_and_synonyms(vit_clip, tmp_path, capsys):
     for method in ('maskclip', 'sclip', 'clearclip'):
         _, rc, out, _ = demo_run(vit_clip, tmp_path, '--classes', 'a,b|c',
                                  '--method', method)
-        assert rc == 0 and out.shape == (40, 56, 3)
+        assert rc == 0 and out.shape[0] == 40 and out.shape[1] > 56
         assert f'{method}: ' in capsys.readouterr().out
 
 

@@ -6,6 +6,7 @@ ClearCLIP or NACLIP: any class names, synonyms with ``|``.
     python tools/maskclip_demo.py FOLDER --classes-file names.txt --out FOLDER_OUT
 
 Writes each image with the predicted classes painted over it and a legend
+of the classes present, inside the image or, for a small one, beside it
 (a folder: every image under it, sub-folders included, as
 ``tools/maskclip_plus_folder.py`` reads one; FOLDER_OUT mirrors them).
 The model is built from the CLIP file alone (``maskclip_model_cfg``, each
@@ -37,8 +38,9 @@ from denseclip.models.clip_arch import ClipArch, read_clip_arch
 from denseclip.models.text.class_names import ClassNames
 from denseclip.models.text.prompt_class_names import resolve_class_name_sets
 from denseclip.utils import write_bytes_atomic
-from denseclip.visualization import (draw_legend, font_for, legend_entries,
-                                     make_palette, overlay_labels)
+from denseclip.visualization import (draw_legend, font_for, format_share,
+                                     legend_entries, make_palette,
+                                     overlay_labels)
 
 # with a CLIP ViT (the papers' best on average); a ResNet has only MaskCLIP
 DEFAULT_METHOD = 'naclip'
@@ -200,8 +202,10 @@ def write_image_atomic(image: np.ndarray, out_file: str) -> None:
 
 def segment(model, image_path: str, out_file: str, names: List[str],
             palette, opacity: float, font) -> None:
-    """Label ``image_path``, paint the labels and a legend (``names``: each
-    class's label) over it, and write ``out_file`` (the image's size)."""
+    """Label ``image_path``, paint the labels and a legend of the classes
+    present (``names``: each class's label) over it, and write ``out_file``
+    (the image's size; wider by a legend panel where a legend inside would
+    cover more than an eighth of it: ``draw_legend``)."""
     image = read_image(image_path)  # BGR, as mmseg's pipelines load it
     labels = predict_labels(model, image).cpu().numpy()
     counts = np.bincount(labels.ravel(), minlength=len(names))
@@ -209,10 +213,11 @@ def segment(model, image_path: str, out_file: str, names: List[str],
     drawn = overlay_labels(image, labels, [c[::-1] for c in palette],
                            opacity)
     del labels
-    draw_legend(drawn, *legend_entries(names, shares, palette), font,
-                bgr=True)
+    drawn = draw_legend(drawn, *legend_entries(names, shares, palette), font,
+                        bgr=True)
     write_image_atomic(drawn, out_file)
-    present = ', '.join(f'{n} {s:.0%}' for n, s in zip(names, shares) if s)
+    present = ', '.join(f'{n} {format_share(s)}'
+                        for n, s in zip(names, shares) if s)
     print(f'{image_path} -> {out_file} ({present})')
 
 

@@ -18,8 +18,9 @@
    its progress lines; the checkpoint is ``WORK_DIR/train/iter_<N>.pth``.
 3. Paints every image of IMAGES with the student's predictions, the class
    colours and legend of ``tools/maskclip_demo.py``
-   (``denseclip.visualization``), as ``OUT/<name>.png`` of the image's size
-   (OUT defaults to ``WORK_DIR/painted``).
+   (``denseclip.visualization``), as ``OUT/<name>.png`` of the image's size,
+   or wider by a legend panel where a legend inside would cover more than
+   an eighth of it (OUT defaults to ``WORK_DIR/painted``).
 
 Images that cannot be read (truncated, empty, not an image) are skipped,
 left out of training (the dataset's ``exclude``) and listed with the reason
@@ -55,8 +56,8 @@ from denseclip.utils import write_bytes_atomic, write_text_atomic  # noqa: E402
 from denseclip.utils.tool_process import (ToolFailed,  # noqa: E402
                                           run_tool_process)
 from denseclip.visualization import (draw_legend, font_for,  # noqa: E402
-                                     legend_entries, make_palette,
-                                     overlay_labels)
+                                     format_share, legend_entries,
+                                     make_palette, overlay_labels)
 
 CONFIG = osp.join(
     REPO, 'configs', 'maskclip_plus', 'web_image',
@@ -294,7 +295,8 @@ def paint(model, image_path: str, out_file: str, names: Sequence[str],
           palette, opacity: float, font) -> str:
     """Label ``image_path`` with ``model``, paint the labels and the legend
     over it (as ``tools/maskclip_demo.py`` does) and write ``out_file`` of
-    the image's size; return a line saying what it holds."""
+    the image's size (wider by a legend panel for a small image); return a
+    line saying what it holds."""
     from mmseg.apis import inference_model
     image = read_image(image_path)  # BGR, as mmseg's pipelines load it
     with torch.no_grad():
@@ -304,13 +306,14 @@ def paint(model, image_path: str, out_file: str, names: Sequence[str],
         labels.size, 1)
     drawn = overlay_labels(image, labels, [c[::-1] for c in palette],
                            opacity)
-    draw_legend(drawn, *legend_entries(names, shares, palette), font,
-                bgr=True)
+    drawn = draw_legend(drawn, *legend_entries(names, shares, palette), font,
+                        bgr=True)
     ok, encoded = cv2.imencode('.png', drawn)
     if not ok:
         raise OSError(f'cannot encode {out_file}')
     write_bytes_atomic(out_file, memoryview(encoded))
-    present = ', '.join(f'{n} {s:.0%}' for n, s in zip(names, shares) if s)
+    present = ', '.join(f'{n} {format_share(s)}'
+                        for n, s in zip(names, shares) if s)
     return f'{image_path} -> {out_file} ({present})'
 
 
