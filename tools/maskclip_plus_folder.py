@@ -98,8 +98,9 @@ def make_parser() -> argparse.ArgumentParser:
                         help="the teacher's prompt templates: 'imagenet85' "
                         "(the paper's, the configs' default) or 'single'")
     parser.add_argument('--text-heads', type=int,
-                        help='text tower heads if not width // 64 (only for '
-                        'non-OpenAI models, e.g. the toy CLIP files)')
+                        help='text tower heads, for a state dict of a model '
+                        'whose heads are not width // 64 (a TorchScript file '
+                        'records its own; another count is an error)')
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--device',
                         help='device for painting (default: cuda if '
@@ -259,6 +260,18 @@ def build_config(args, plan: Plan) -> Config:
     return cfg
 
 
+def teacher_clip(cfg: Config):
+    """The teacher's CLIP file and where its head counts came from (the
+    file, the recipe's ``teacher_options`` or ``--text-heads``, or OpenAI's
+    rule): ``read_clip_arch`` as ``maskclip_model_cfg`` ran it."""
+    from denseclip.models.clip_arch import read_clip_arch
+    options = cfg.get('teacher_options') or {}
+    return read_clip_arch(
+        cfg.clip_file, options.get('vision_heads'),
+        (options.get('text_encoder') or {}).get('transformer_heads'),
+        ('teacher_options.vision_heads', '--text-heads'))
+
+
 # --------------------------------------------------------------- training
 def train(config_file: str, work_dir: str, verbose: bool) -> str:
     """Train ``config_file`` through ``tools/train.py`` in a fresh
@@ -346,6 +359,7 @@ def run(argv: Optional[Sequence[str]] = None) -> Result:
           f'MaskCLIP on {plan.clip_file}')
     config_file = osp.join(plan.work_dir, CONFIG_NAME)
     write_text_atomic(config_file, cfg.pretty_text)
+    print(f'      CLIP:   {teacher_clip(cfg).describe()}')
     print(f'      config: {config_file}')
 
     print(f'[2/3] training the student for {iters} iterations on the '
