@@ -280,7 +280,8 @@ def test_demo_reads_grayscale_rgba_and_16_bit_images(rn_clip, photo, tmp_path,
             str(photo / f'{name}.png'), out, rn_clip, str(tmp_path / 'c'),
             '--classes', 'sky,tree,car')) == 0
         outs.append(cv2.imread(out, cv2.IMREAD_UNCHANGED))
-    assert outs[0].shape == (48, 64, 3) and outs[0].dtype == np.uint8
+    assert outs[0].shape[0] == 48 and outs[0].shape[2] == 3
+    assert outs[0].dtype == np.uint8
     assert np.abs(outs[0].astype(int) - outs[1]).max() <= 2
     assert not glob.glob(str(tmp_path / '*.partial'))
 
@@ -318,7 +319,8 @@ def test_demo_with_1000_class_names(rn_clip, photo, tmp_path, monkeypatch):
         assert maskclip_demo.main(demo_args(
             str(photo / 'rgb.png'), out, rn_clip, str(tmp_path / 'c'),
             '--classes-file', str(names))) == 0
-    assert cv2.imread(out).shape == (48, 64, 3)
+    painted = cv2.imread(out)  # the legend beside the image: 30 rows at most
+    assert painted.shape[0] >= 48 and painted.shape[1] > 64
     assert max(widths) == 64 and sum(widths) == 1000
     assert 'encoded 1000/1000 class names (1000 prompts)' in log
 
@@ -350,8 +352,14 @@ def test_legend_with_many_classes_lists_those_present():
     palette = maskclip_demo.make_palette(100)
     shown, values, colours = maskclip_demo.legend_entries(names, shares,
                                                           palette, 30)
-    assert shown == ['n7', 'n3', 'n50', '... 97 more classes']
-    assert values[:3] == [0.5, 0.3, 0.2]
-    assert colours[:3] == [palette[7], palette[3], palette[50]]
+    assert shown == ['n7', 'n3', 'n50']
+    assert values == [0.5, 0.3, 0.2]
+    assert colours == [palette[7], palette[3], palette[50]]
     assert maskclip_demo.legend_entries(names[:5], shares[:5], palette[:5],
-                                        30)[0] == names[:5]
+                                        30)[0] == ['n3']
+    # more present than rows: the last row counts the rest present
+    shares = [0.01] * 40 + [0.0] * 60
+    shown, values, _ = maskclip_demo.legend_entries(names, shares, palette,
+                                                    30)
+    assert shown == names[:29] + ['... 11 more classes']
+    assert values[-1] == pytest.approx(0.11)

@@ -131,8 +131,8 @@ def test_runner_test_without_checkpoint_reads_the_clip_file(
 
 
 # -------------------------------------------------------------- the demo
-def test_demo_writes_an_overlay_of_the_input_size(vit_clip, toy_voc,
-                                                  tmp_path):
+def test_demo_writes_an_overlay_of_the_input_and_a_legend(vit_clip, toy_voc,
+                                                         tmp_path):
     image = osp.join(toy_voc, 'JPEGImages', '2007_val000000.jpg')
     out = str(tmp_path / 'result.png')
     rc = maskclip_demo.main([
@@ -142,8 +142,10 @@ def test_demo_writes_an_overlay_of_the_input_size(vit_clip, toy_voc,
         '--ks', '--pd'])
     assert rc == 0
     drawn, original = cv2.imread(out), cv2.imread(image)
-    assert drawn.shape == original.shape
-    assert np.abs(drawn.astype(int) - original).mean() > 5  # overlay
+    h, w = original.shape[:2]
+    # a small image: the legend in a panel beside it
+    assert drawn.shape[0] == h and drawn.shape[1] > w
+    assert np.abs(drawn[:, :w].astype(int) - original).mean() > 5  # overlay
 
 
 def test_demo_on_a_folder_writes_a_folder(rn_clip, toy_voc, tmp_path):
@@ -207,13 +209,56 @@ def test_demo_on_an_unreadable_image_names_it(vit_clip, tmp_path, capsys):
     assert rc == 1
     assert f'cannot read image {folder / "broken.png"}' in \
         capsys.readouterr().err
-    assert cv2.imread(str(tmp_path / 'out' / 'good.png')).shape == (40, 50, 3)
+    assert cv2.imread(str(tmp_path / 'out' / 'good.png')).shape[0] == 40
     with pytest.raises(SystemExit) as exit_info:
         maskclip_demo.main([str(tmp_path / 'missing.jpg'), '--classes',
                             'sky,tree', '--clip', vit_clip.jit, '--out',
                             'r.png'])
     assert exit_info.value.code == 2
     assert 'missing.jpg does not exist' in capsys.readouterr().err
+
+
+def test_demo_says_truncated_when_the_file_ends_early(rn_clip, tmp_path,
+                                                     capsys):
+    encoded = cv2.imencode('.jpg', np.random.default_rng(0).integers(
+        0, 256, (40, 50, 3), dtype=np.uint8))[1].tobytes()
+    cut = tmp_path / 'download.jpg'
+    cut.write_bytes(encoded[:len(encoded) // 2])
+    rc = maskclip_demo.main([
+        str(cut), '--classes', 'sky,tree', '--clip', rn_clip.jit, '--out',
+        str(tmp_path / 'r.png')])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f'maskclip_demo: cannot read image {cut}: truncated: the JPEG file '
+        'ends early (PIL: image file is truncated (')
+    assert len(err.splitlines()) == 1
+
+
+def test_demo_reads_sub_folders_as_the_folder_tool_does(rn_clip, tmp_path,
+                                                        capsys):
+    """Every image under the folder (ImageFolderDataset's list), written
+    under the same relative path; an earlier run's output folder inside
+    the input is not read."""
+    from denseclip.datasets import list_images
+    folder = tmp_path / 'photos'
+    for name in ('a.jpg', 'sub/b.PNG', 'sub/deeper/c.png', '.hidden/d.png'):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / name), np.full((30, 40, 3), 90, np.uint8))
+    out = folder / 'results'
+    args = [str(folder), '--classes', 'sky,tree', '--clip', rn_clip.jit,
+            '--out', str(out), '--templates', 'single', '--cache-dir',
+            str(tmp_path / 'cache')]
+    for _ in range(2):  # the second run finds the first one's output
+        assert maskclip_demo.main(args) == 0
+        written = sorted(osp.relpath(p, out) for p in glob.glob(
+            f'{out}/**/*.png', recursive=True))
+        assert written == ['a.png', 'sub/b.png', 'sub/deeper/c.png']
+        printed = capsys.readouterr().out
+        assert printed.count(' -> ') == 3
+    assert sorted(p for p in list_images(str(folder))
+                  if '/results/' not in p) == sorted(
+        str(folder / n) for n in ('a.jpg', 'sub/b.PNG', 'sub/deeper/c.png'))
 
 
 # ---------------------------------------------- the reference's file tools

@@ -1,6 +1,8 @@
 """denseclip.visualization: the demo's overlay is mmseg's SegLocalVisualizer
-overlay, pixel for pixel; the legend looks as mmengine's Visualizer drew it
-on the whole image, but only the legend is rendered."""
+overlay, pixel for pixel; the legend lists the classes present and looks as
+mmengine's Visualizer drew it on the whole image, but only the legend is
+rendered, scaled to cover at most an eighth of the image, or beside a small
+one."""
 import numpy as np
 import pytest
 import torch
@@ -8,8 +10,11 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
 
-from denseclip.visualization import draw_legend, make_palette, overlay_labels
-from denseclip.visualization.legend import render_legend
+from denseclip.visualization import (draw_legend, format_share,
+                                     legend_entries, legend_layout,
+                                     make_palette, overlay_labels)
+from denseclip.visualization.legend import (MAX_COVER, MIN_TEXT_PX,
+                                            legend_texts, render_legend)
 
 
 def scene(h, w, num, seed=0):
@@ -31,16 +36,15 @@ def mmseg_overlay(image, labels, names, palette, alpha, name):
     return visualizer
 
 
-def mmengine_legend(visualizer, image, names, shares, palette):
+def mmengine_legend(visualizer, image, names, shares, palette, size):
     """The demo's former legend: mmengine's Visualizer drawing on a figure
-    of the whole image (the same layout as render_legend)."""
-    h, w = image.shape[:2]
-    size = max(8, min(h, w) // 28)
+    of the whole image (the same layout as the legend drawn inside an
+    image), text ``size`` pixels high."""
     pad = max(2, size // 3)
-    texts = [f'{name}  {share:.0%}' for name, share in zip(names, shares)]
-    width = int(min(w - 2 * pad, (max(len(t) for t in texts) * 0.55 + 2) *
-                    size + 3 * pad))
-    height = min(h - 2 * pad, len(names) * (size + pad) + pad)
+    texts = [f'{name}  {format_share(share)}'
+             for name, share in zip(names, shares)]
+    width = int((max(len(t) for t in texts) * 0.55 + 2) * size + 3 * pad)
+    height = len(names) * (size + pad) + pad
     visualizer.set_image(image)
     visualizer.draw_bboxes(
         np.array([[pad, pad, pad + width, pad + height]]),
@@ -89,28 +93,94 @@ def test_overlay_names_a_shape_mismatch():
                        make_palette(2), 0.5)
 
 
-@pytest.mark.parametrize('h, w, num', [(48, 64, 3), (600, 800, 20)])
-def test_legend_looks_as_mmengine_drew_it(h, w, num):
+@pytest.mark.parametrize('h, w, num, size', [(600, 800, 4, 21),
+                                            (600, 800, 20, 14)])
+def test_legend_looks_as_mmengine_drew_it(h, w, num, size):
+    """Inside the image, as mmengine drew it: at the default text size (one
+    pixel per 28 of the short side), or smaller where 20 classes would
+    cover more than an eighth of the image."""
     image, labels = scene(h, w, num)
     names = [f'object {i}' for i in range(num)]
     palette = make_palette(num)
     shares = np.bincount(labels.ravel(), minlength=num) / labels.size
+    layout = legend_layout((h, w), legend_texts(names, shares))
+    assert not layout.beside and layout.size == size
     visualizer = mmseg_overlay(image, labels, names, palette, 0.5,
-                               f'legend_{h}')
+                               f'legend_{h}_{num}')
     overlay = visualizer.get_image()
-    expected = mmengine_legend(visualizer, overlay, names, shares, palette)
+    expected = mmengine_legend(visualizer, overlay, names, shares, palette,
+                               size)
     got = draw_legend(overlay.copy(), names, shares, palette)
     patch = render_legend((h, w), names, shares, palette)
     ph, pw = patch.shape[:2]
+    assert got.shape == overlay.shape
     # outside the legend's canvas the image is untouched
     outside = np.ones((h, w), bool)
     outside[:ph, :pw] = False
     assert np.array_equal(got[outside], overlay[outside])
-    assert (patch[..., 3] > 0).mean() > 0.3  # the legend fills its canvas
     # inside, antialiasing differs by a few levels at most
     diff = np.abs(got.astype(int) - expected)
     assert diff.max() <= 12 and diff.mean() < 1
     assert np.abs(got.astype(int) - overlay).mean() > 1  # a legend is there
+
+
+VOC21 = ['background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle',
+         'bus', 'car', 'cat', 'chair', 'cow', 'dining table', 'dog', 'horse',
+         'motorbike', 'person, person in shirt (+5)', 'potted plant',
+         'sheep', 'sofa', 'train', 'television monitor, tv monitor (+3)']
+
+
+def test_legend_of_a_photo_lists_the_classes_present_and_covers_little():
+    """A 512 x 512 photo labelled with VOC's 21 classes, 8 of them present
+    (2 on under half a percent): the legend lists those 8, largest first,
+    and covers at most an eighth of the photo (the former legend listed all
+    21, most at 0 %, over half of it)."""
+    h = w = 512
+    labels = np.zeros((h, w), np.int64)
+    present = {15: 0.35, 2: 0.25, 0: 0.2, 20: 0.1, 4: 0.06, 7: 0.036,
+               9: 0.002, 18: 0.002}
+    flat, start = labels.reshape(-1), 0
+    for k, share in present.items():
+        flat[start:start + int(share * h * w)] = k
+        start += int(share * h * w)
+    flat[start:] = 15
+    shares = np.bincount(flat, minlength=21) / flat.size
+    palette = make_palette(21)
+    names, values, colours = legend_entries(VOC21, shares, palette)
+    assert names == [VOC21[k] for k in (15, 2, 0, 20, 4, 7, 9, 18)]
+    assert legend_texts(names, values)[-2:] == ['chair  <1%', 'sofa  <1%']
+    image = np.full((h, w, 3), 128, np.uint8)
+    got = draw_legend(image.copy(), names, values, colours)
+    assert got.shape == image.shape
+    covered = (got != image).any(-1)
+    assert 0.03 < covered.mean() <= MAX_COVER
+    assert legend_layout((h, w), legend_texts(names, values)).size >= \
+        MIN_TEXT_PX
+
+
+@pytest.mark.parametrize('h, w', [(120, 150), (48, 64)])
+def test_legend_of_a_small_image_goes_beside_it(h, w):
+    """Inside, even the smallest text would cover a third of the image: the
+    legend goes in a panel to its right, the image left as it is."""
+    image, labels = scene(h, w, 5)
+    names = ['textured background', 'red disc', 'green square',
+             'blue triangle', 'yellow ring']
+    shares = np.bincount(labels.ravel(), minlength=5) / labels.size
+    palette = make_palette(5)
+    got = draw_legend(image.copy(), names, shares, palette)
+    assert got.shape[0] == max(h, legend_layout(
+        (h, w), legend_texts(names, shares)).canvas_h)
+    assert w < got.shape[1] < w + 160  # the panel only as wide as its text
+    assert np.array_equal(got[:h, :w], image)
+    panel = got[:, w:]
+    assert (panel.max(-1) > 200).mean() > 0.02  # white text, swatches
+    if got.shape[0] > h:  # below a short image: the panel's black
+        assert not got[h:, :w].any()
+
+
+def test_no_classes_no_legend():
+    image = np.full((20, 30, 3), 7, np.uint8)
+    assert draw_legend(image, [], [], []) is image
 
 
 def test_legend_drawn_into_a_bgr_image_has_bgr_colours():

@@ -406,22 +406,26 @@ def test_toy_method_table_runs_every_method_with_and_without_pamr(
 
 
 def test_toy_vit_configs_read_the_four_heads_of_the_trained_vit(tmp_path):
-    """A TRAINED_VIT file (4 heads of 32, which the file cannot tell) read
-    by the toy ViT configs' image tower gives OpenAI's image embedding; the
-    same file read with OpenAI's rule (2 heads) does not."""
+    """A TRAINED_VIT file (4 heads of 32) read by the toy ViT configs' image
+    tower gives OpenAI's image embedding; OpenAI's rule (2 heads) is refused
+    for the TorchScript file, which records 4, and read from a state dict
+    (which cannot tell) gives another embedding."""
     from mmseg.registry import MODELS
 
+    from denseclip.clip_io import CLIPCheckpointError
     from denseclip.toy.clip_model import TRAINED_VIT, build_openai_clip
     model = build_openai_clip(seed=3, **TRAINED_VIT)
     assert model.visual.transformer.resblocks[0].attn.num_heads == 4
     path = write_clip_checkpoint(model, str(tmp_path / 'vit.pt'))
+    state_dict = write_clip_checkpoint(model, str(tmp_path / 'vit.pth'),
+                                       torchscript=False)
     image = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected = model.encode_image(image)
     backbone_cfg = _method_cfg('maskclip').model.backbone
     embeddings = {}
-    for heads in (backbone_cfg.heads, 2):
-        cfg = dict(backbone_cfg, pretrained=path, get_embeddings=True,
+    for heads, file in ((backbone_cfg.heads, path), (2, state_dict)):
+        cfg = dict(backbone_cfg, pretrained=file, get_embeddings=True,
                    dense_last_block=None, heads=heads)
         backbone = MODELS.build(cfg).eval()
         backbone.init_weights()
@@ -429,3 +433,8 @@ def test_toy_vit_configs_read_the_four_heads_of_the_trained_vit(tmp_path):
             embeddings[heads] = backbone(image)[-1][0]
     assert torch.allclose(embeddings[4], expected, atol=1e-4)
     assert not torch.allclose(embeddings[2], expected, atol=1e-2)
+    with pytest.raises(CLIPCheckpointError, match=r'vit.pt records 4 '
+                       r'attention heads in its visual tower, but '
+                       r'CLIPVisionTransformer was built with 2 \(heads=2\)'):
+        MODELS.build(dict(backbone_cfg, pretrained=path,
+                          heads=2)).init_weights()

@@ -240,14 +240,20 @@ def test_the_factory_names_what_a_resnet_cannot_do(rn_clip):
 
 def test_vision_heads_for_files_that_do_not_follow_openais_rule(vit_clip,
                                                                 rn_clip):
-    """A CLIP file does not record its heads; OpenAI's are width // 64 (the
-    toy ViT CLIP of the toy table has 4 at width 128)."""
+    """A state dict does not record its heads: OpenAI's width // 64 unless
+    given (the toy ViT CLIP of the toy table has 4 at width 128); a
+    TorchScript file does, and contradicting it is an error
+    (tests/test_clip_heads.py)."""
     width = vit_clip.shape['vision_width']
-    default = maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='naclip')
+    default = maskclip_model_cfg(vit_clip.state_dict, ['a', 'b'],
+                                 method='naclip')
     assert default.backbone.heads == max(width // 64, 1)
-    four = maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='naclip',
-                              vision_heads=4)
+    four = maskclip_model_cfg(vit_clip.state_dict, ['a', 'b'],
+                              method='naclip', vision_heads=4)
     assert four.backbone.heads == 4
+    with pytest.raises(ValueError, match=r'toy_vit.pt records 1 attention '
+                       r'head in its image tower, but vision_heads=4'):
+        maskclip_model_cfg(vit_clip.jit, ['a', 'b'], vision_heads=4)
     with pytest.raises(ValueError, match='vision_heads is for a CLIP ViT; '
                        r'.*toy_rn.pt is a CLIP ResNet'):
         maskclip_model_cfg(rn_clip.jit, ['a', 'b'], vision_heads=4)
@@ -269,7 +275,8 @@ def test_demo_methods_pamr_and_synonyms(vit_clip, tmp_path, capsys):
     demo, rc, out, args = demo_run(vit_clip, tmp_path, '--classes',
                                    'sky|cloud, red car ,tree|bush|hedge',
                                    '--pamr', '--prob-thd', '0.4')
-    assert rc == 0 and out.shape == (40, 56, 3)
+    # the image, and the legend beside it (inside it would cover too much)
+    assert rc == 0 and out.shape[0] == 40 and out.shape[1] > 56
     printed = capsys.readouterr().out
     assert 'naclip: slide inference, images fit in 2048x336, PAMR' in printed
     parsed = demo.make_parser().parse_args(args)
@@ -279,7 +286,7 @@ def test_demo_methods_pamr_and_synonyms(vit_clip, tmp_path, capsys):
     for method in ('maskclip', 'sclip', 'clearclip'):
         _, rc, out, _ = demo_run(vit_clip, tmp_path, '--classes', 'a,b|c',
                                  '--method', method)
-        assert rc == 0 and out.shape == (40, 56, 3)
+        assert rc == 0 and out.shape[0] == 40 and out.shape[1] > 56
         assert f'{method}: ' in capsys.readouterr().out
 
 

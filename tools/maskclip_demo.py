@@ -5,7 +5,10 @@ ClearCLIP or NACLIP: any class names, synonyms with ``|``.
         --clip pretrained/ViT-B-16.pt --out result.png [--method naclip] [--pamr]
     python tools/maskclip_demo.py FOLDER --classes-file names.txt --out FOLDER_OUT
 
-Writes each image with the predicted classes painted over it and a legend.
+Writes each image with the predicted classes painted over it and a legend
+of the classes present, inside the image or, for a small one, beside it
+(a folder: every image under it, sub-folders included, as
+``tools/maskclip_plus_folder.py`` reads one; FOLDER_OUT mirrors them).
 The model is built from the CLIP file alone (``maskclip_model_cfg``, each
 method's published settings); labels are the segmentor's own inference.
 Options, memory and exit status: docs/maskclip.md ("Quick start").
@@ -17,7 +20,6 @@ import sys
 from typing import List
 
 import cv2
-import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
@@ -29,15 +31,17 @@ import denseclip  # noqa: F401  (registers the modules)
 from denseclip.apis import (METHODS, maskclip_model_cfg, method_settings,
                             method_test_pipeline)
 from denseclip.clip_files import find_clip_file
-from denseclip.clip_io import load_clip_checkpoint
-from denseclip.models.clip_arch import describe, is_vit
+from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,
+                                             UnreadableImageError,
+                                             list_images, read_image)
+from denseclip.models.clip_arch import ClipArch, read_clip_arch
 from denseclip.models.text.class_names import ClassNames
 from denseclip.models.text.prompt_class_names import resolve_class_name_sets
 from denseclip.utils import write_bytes_atomic
-from denseclip.visualization import (draw_legend, font_for, legend_entries,
-                                     make_palette, overlay_labels)
+from denseclip.visualization import (draw_legend, font_for, format_share,
+                                     legend_entries, make_palette,
+                                     overlay_labels)
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # with a CLIP ViT (the papers' best on average); a ResNet has only MaskCLIP
 DEFAULT_METHOD = 'naclip'
 SYNONYM_SEPARATOR = '|'
@@ -47,7 +51,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description='Training-free open-vocabulary segmentation demo '
         '(MaskCLIP, SCLIP, ClearCLIP, NACLIP)')
-    parser.add_argument('input', help='an image, or a folder of images')
+    parser.add_argument('input', help='an image, or a folder of images '
+                        '(sub-folders included)')
     names = parser.add_mutually_exclusive_group(required=True)
     names.add_argument('--classes',
                        help='class names separated by commas; synonyms of '
@@ -89,11 +94,13 @@ def make_parser() -> argparse.ArgumentParser:
                         "default 2048 x the method's short side")
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--text-heads', type=int,
-                        help='text tower heads if not width // 64 (only for '
-                        'non-OpenAI models, e.g. the toy CLIP files)')
+                        help='text tower heads, for a state dict (.pth) of a '
+                        'model whose heads are not width // 64; a '
+                        'TorchScript file (.pt) records its own, and '
+                        'another count is an error')
     parser.add_argument('--vision-heads', type=int,
-                        help='ViT image tower heads if not width // 64 (only '
-                        'for non-OpenAI models: the toy ViT CLIP has 4)')
+                        help='ViT image tower heads, as --text-heads (the '
+                        'toy ViT CLIP has 4, not 128 // 64)')
     parser.add_argument('--cache-dir', help='text embedding cache directory')
     parser.add_argument('--device', default='cpu')
     return parser
@@ -123,24 +130,33 @@ def parse_class_names(args, parser_error) -> ClassNames:
     return names
 
 
-def list_images(path: str) -> List[str]:
-    return sorted(
-        osp.join(path, f) for f in os.listdir(path)
-        if f.lower().endswith(IMAGE_EXTENSIONS))
+def _inside(path: str, folder: str) -> bool:
+    path, folder = osp.realpath(path), osp.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def choose_method(args, clip_file: str) -> str:
+def folder_images(folder: str, out_dir: str) -> List[str]:
+    """The images under ``folder``, sub-folders included (``list_images``,
+    as the folder tool reads them), less those under ``out_dir`` (an
+    earlier run's output is not input)."""
+    return [p for p in list_images(folder) if not _inside(p, out_dir)]
+
+
+def choose_method(args, arch: ClipArch) -> str:
     """``--method``, else NACLIP on a CLIP ViT and MaskCLIP on a ResNet."""
     if args.method:
         return args.method
-    return DEFAULT_METHOD if is_vit(load_clip_checkpoint(clip_file)) \
-        else 'maskclip'
+    return DEFAULT_METHOD if arch.is_vit else 'maskclip'
 
 
 def build_model(args, names):
     clip_file = find_clip_file(args.clip)
-    print(describe(clip_file))
-    method = choose_method(args, clip_file)
+    # the head counts: the file's where it records them (a mismatch with
+    # --vision-heads / --text-heads is an error), said in the header line
+    arch = read_clip_arch(clip_file, args.vision_heads, args.text_heads,
+                          ('--vision-heads', '--text-heads'))
+    print(arch.describe())
+    method = choose_method(args, arch)
     settings = method_settings(method)
     cfg = maskclip_model_cfg(
         clip_file, names, method=method, ks_thresh=args.ks,
@@ -186,22 +202,22 @@ def write_image_atomic(image: np.ndarray, out_file: str) -> None:
 
 def segment(model, image_path: str, out_file: str, names: List[str],
             palette, opacity: float, font) -> None:
-    """Label ``image_path``, paint the labels and a legend (``names``: each
-    class's label) over it, and write ``out_file`` (the image's size)."""
-    image = mmcv.imread(image_path)  # BGR, as mmseg's pipelines load it
-    if image is None:
-        raise OSError(f'cannot read image {image_path}: not an image file '
-                      f'(or an unsupported format)')
+    """Label ``image_path``, paint the labels and a legend of the classes
+    present (``names``: each class's label) over it, and write ``out_file``
+    (the image's size; wider by a legend panel where a legend inside would
+    cover more than an eighth of it: ``draw_legend``)."""
+    image = read_image(image_path)  # BGR, as mmseg's pipelines load it
     labels = predict_labels(model, image).cpu().numpy()
     counts = np.bincount(labels.ravel(), minlength=len(names))
     shares = counts / max(labels.size, 1)
     drawn = overlay_labels(image, labels, [c[::-1] for c in palette],
                            opacity)
     del labels
-    draw_legend(drawn, *legend_entries(names, shares, palette), font,
-                bgr=True)
+    drawn = draw_legend(drawn, *legend_entries(names, shares, palette), font,
+                        bgr=True)
     write_image_atomic(drawn, out_file)
-    present = ', '.join(f'{n} {s:.0%}' for n, s in zip(names, shares) if s)
+    present = ', '.join(f'{n} {format_share(s)}'
+                        for n, s in zip(names, shares) if s)
     print(f'{image_path} -> {out_file} ({present})')
 
 
@@ -211,15 +227,16 @@ def main(argv=None) -> int:
     parser_error = parser.error
     names = parse_class_names(args, parser_error)
     if osp.isdir(args.input):
-        images = list_images(args.input)
-        if not images:
-            parser_error(f'{args.input} holds no images '
-                         f'({", ".join(IMAGE_EXTENSIONS)})')
         if osp.splitext(args.out)[1]:
             parser_error(f'--out {args.out} must be a folder when the input '
                          f'is a folder')
-        outs = [osp.join(args.out, osp.splitext(osp.basename(p))[0] + '.png')
-                for p in images]
+        images = folder_images(args.input, args.out)
+        if not images:
+            parser_error(f'{args.input} holds no images '
+                         f'({", ".join(IMAGE_EXTENSIONS)}, in any case, '
+                         f'sub-folders included)')
+        outs = [osp.join(args.out, osp.splitext(osp.relpath(
+            p, args.input))[0] + '.png') for p in images]
     elif osp.isfile(args.input):
         images = [args.input]
         out = args.out
@@ -229,11 +246,12 @@ def main(argv=None) -> int:
         outs = [out]
     else:
         parser_error(f'input {args.input} does not exist')
-    if len(images) == 1 and mmcv.imread(images[0]) is None:
-        # fail before the model is built
-        print(f'maskclip_demo: cannot read image {images[0]}: not an image '
-              f'file (or an unsupported format)', file=sys.stderr)
-        return 1
+    if len(images) == 1:
+        try:  # fail before the model is built
+            read_image(images[0])
+        except UnreadableImageError as err:
+            print(f'maskclip_demo: {err}', file=sys.stderr)
+            return 1
     try:
         model = build_model(args, names)
     except (FileNotFoundError, ValueError) as err:

@@ -18,13 +18,18 @@
    its progress lines; the checkpoint is ``WORK_DIR/train/iter_<N>.pth``.
 3. Paints every image of IMAGES with the student's predictions, the class
    colours and legend of ``tools/maskclip_demo.py``
-   (``denseclip.visualization``), as ``OUT/<name>.png`` of the image's size
-   (OUT defaults to ``WORK_DIR/painted``).
+   (``denseclip.visualization``), as ``OUT/<name>.png`` of the image's size,
+   or wider by a legend panel where a legend inside would cover more than
+   an eighth of it (OUT defaults to ``WORK_DIR/painted``).
 
-Every file is written under a temporary name and renamed when complete.
-Exit status: 0 on success, 2 for bad arguments (no folder or an empty one,
-fewer than two class names, a missing CLIP or config file), 1 if training
-fails or an image cannot be painted (the others are still written).
+Images that cannot be read (truncated, empty, not an image) are skipped,
+left out of training (the dataset's ``exclude``) and listed with the reason
+in the summary. Every file is written under a temporary name and renamed
+when complete. Exit status: 0 on success (images skipped or not), 2 for bad
+arguments (no folder, one without images or without a readable one, fewer
+than two class names, a missing CLIP or config file), 1 if training fails
+or an image read before training cannot be painted (the others are still
+written).
 """
 import argparse
 import os
@@ -34,25 +39,25 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout without an install too
 
 import cv2  # noqa: E402
-import mmcv  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
 from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,  # noqa: E402
-                                             list_images)
+                                             list_images, read_image,
+                                             why_unreadable)
 from denseclip.utils import write_bytes_atomic, write_text_atomic  # noqa: E402
 from denseclip.utils.tool_process import (ToolFailed,  # noqa: E402
                                           run_tool_process)
 from denseclip.visualization import (draw_legend, font_for,  # noqa: E402
-                                     legend_entries, make_palette,
-                                     overlay_labels)
+                                     format_share, legend_entries,
+                                     make_palette, overlay_labels)
 
 CONFIG = osp.join(
     REPO, 'configs', 'maskclip_plus', 'web_image',
@@ -69,7 +74,8 @@ def make_parser() -> argparse.ArgumentParser:
         description='MaskCLIP+ on a folder of images without annotations: '
         'train a student on MaskCLIP pseudo labels, paint the folder')
     parser.add_argument('images', help='a folder of images (sub-folders '
-                        'included); no annotation files are read')
+                        'included; images that cannot be read are skipped '
+                        'and listed); no annotation files are read')
     names = parser.add_mutually_exclusive_group(required=True)
     names.add_argument('--classes', help='class names separated by commas')
     names.add_argument('--classes-file',
@@ -92,8 +98,9 @@ def make_parser() -> argparse.ArgumentParser:
                         help="the teacher's prompt templates: 'imagenet85' "
                         "(the paper's, the configs' default) or 'single'")
     parser.add_argument('--text-heads', type=int,
-                        help='text tower heads if not width // 64 (only for '
-                        'non-OpenAI models, e.g. the toy CLIP files)')
+                        help='text tower heads, for a state dict of a model '
+                        'whose heads are not width // 64 (a TorchScript file '
+                        'records its own; another count is an error)')
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--device',
                         help='device for painting (default: cuda if '
@@ -135,11 +142,13 @@ def _inside(path: str, folder: str) -> bool:
 @dataclass
 class Plan:
     """What a run reads and writes, checked before anything is."""
-    images: List[str]
+    images: List[str]  # the readable ones
     names: List[str]
     clip_file: str
     work_dir: str
     out_dir: str
+    # (image, why it cannot be read): left out of training and painting
+    skipped: List[Tuple[str, str]]
 
 
 def check_arguments(args, error) -> Plan:
@@ -155,11 +164,6 @@ def check_arguments(args, error) -> Plan:
     if not images:
         error(f'{folder} holds no images ({", ".join(IMAGE_EXTENSIONS)}, in '
               'any case, sub-folders included)')
-    unreadable = [p for p in images if not cv2.haveImageReader(p)]
-    if unreadable:
-        error(f'{len(unreadable)} file(s) of {folder} are not images OpenCV '
-              f'can read: {", ".join(unreadable[:5])}'
-              f'{" ..." if len(unreadable) > 5 else ""}; move them away')
     names = parse_class_names(args, error)
     if args.iters is not None and args.iters < 1:
         error(f'--iters must be at least 1, got {args.iters}')
@@ -181,8 +185,18 @@ def check_arguments(args, error) -> Plan:
                   'choose a folder outside it')
     if osp.isfile(out_dir):
         error(f'--out {out_dir} is a file; give a folder')
-    return Plan(images, names, osp.abspath(clip_file), osp.abspath(work_dir),
-                osp.abspath(out_dir))
+    # last, as it reads every image: a scraped folder usually holds a few
+    # that cannot be read (truncated downloads ...): those are skipped
+    skipped = [(p, reason) for p in images
+               if (reason := why_unreadable(p)) is not None]
+    if len(skipped) == len(images):
+        error(f'none of the {len(images)} image(s) of {folder} can be read: '
+              + '; '.join(f'{p}: {r}' for p, r in skipped[:5])
+              + (' ...' if len(skipped) > 5 else ''))
+    left_out = {p for p, _ in skipped}
+    return Plan([p for p in images if p not in left_out], names,
+                osp.abspath(clip_file), osp.abspath(work_dir),
+                osp.abspath(out_dir), skipped)
 
 
 # ----------------------------------------------------------------- config
@@ -234,6 +248,9 @@ def build_config(args, plan: Plan) -> Config:
                                  text_channels=text_channels)
     dataset = cfg.train_dataloader.dataset
     dataset.data_prefix = dict(img_path=folder)
+    # the unreadable images stay out of training (and are named there)
+    dataset.exclude = [osp.relpath(osp.abspath(p), folder)
+                       for p, _ in plan.skipped]
     dataset.metainfo = dict(classes=list(plan.names),
                             palette=make_palette(len(plan.names)))
     if args.iters is not None:
@@ -241,6 +258,18 @@ def build_config(args, plan: Plan) -> Config:
     cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = osp.join(plan.work_dir, 'train')
     return cfg
+
+
+def teacher_clip(cfg: Config):
+    """The teacher's CLIP file and where its head counts came from (the
+    file, the recipe's ``teacher_options`` or ``--text-heads``, or OpenAI's
+    rule): ``read_clip_arch`` as ``maskclip_model_cfg`` ran it."""
+    from denseclip.models.clip_arch import read_clip_arch
+    options = cfg.get('teacher_options') or {}
+    return read_clip_arch(
+        cfg.clip_file, options.get('vision_heads'),
+        (options.get('text_encoder') or {}).get('transformer_heads'),
+        ('teacher_options.vision_heads', '--text-heads'))
 
 
 # --------------------------------------------------------------- training
@@ -279,11 +308,10 @@ def paint(model, image_path: str, out_file: str, names: Sequence[str],
           palette, opacity: float, font) -> str:
     """Label ``image_path`` with ``model``, paint the labels and the legend
     over it (as ``tools/maskclip_demo.py`` does) and write ``out_file`` of
-    the image's size; return a line saying what it holds."""
+    the image's size (wider by a legend panel for a small image); return a
+    line saying what it holds."""
     from mmseg.apis import inference_model
-    image = mmcv.imread(image_path)  # BGR, as mmseg's pipelines load it
-    if image is None:
-        raise OSError(f'cannot read image {image_path}')
+    image = read_image(image_path)  # BGR, as mmseg's pipelines load it
     with torch.no_grad():
         labels = inference_model(model, image).pred_sem_seg.data[0]
     labels = labels.cpu().numpy()
@@ -291,13 +319,14 @@ def paint(model, image_path: str, out_file: str, names: Sequence[str],
         labels.size, 1)
     drawn = overlay_labels(image, labels, [c[::-1] for c in palette],
                            opacity)
-    draw_legend(drawn, *legend_entries(names, shares, palette), font,
-                bgr=True)
+    drawn = draw_legend(drawn, *legend_entries(names, shares, palette), font,
+                        bgr=True)
     ok, encoded = cv2.imencode('.png', drawn)
     if not ok:
         raise OSError(f'cannot encode {out_file}')
     write_bytes_atomic(out_file, memoryview(encoded))
-    present = ', '.join(f'{n} {s:.0%}' for n, s in zip(names, shares) if s)
+    present = ', '.join(f'{n} {format_share(s)}'
+                        for n, s in zip(names, shares) if s)
     return f'{image_path} -> {out_file} ({present})'
 
 
@@ -309,6 +338,8 @@ class Result:
     painted: List[str]
     failed: List[str]
     wall_s: float
+    # (image, why it cannot be read): skipped from the start
+    skipped: List[Tuple[str, str]]
 
 
 def run(argv: Optional[Sequence[str]] = None) -> Result:
@@ -321,11 +352,14 @@ def run(argv: Optional[Sequence[str]] = None) -> Result:
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     iters = cfg.train_cfg.max_iters
-    print(f'[1/3] {len(plan.images)} images in {args.images}, '
+    skipped = (f' ({len(plan.skipped)} unreadable skipped, listed at the '
+               f'end)' if plan.skipped else '')
+    print(f'[1/3] {len(plan.images)} images in {args.images}{skipped}, '
           f'{len(plan.names)} classes ({", ".join(plan.names)}), teacher '
           f'MaskCLIP on {plan.clip_file}')
     config_file = osp.join(plan.work_dir, CONFIG_NAME)
     write_text_atomic(config_file, cfg.pretty_text)
+    print(f'      CLIP:   {teacher_clip(cfg).describe()}')
     print(f'      config: {config_file}')
 
     print(f'[2/3] training the student for {iters} iterations on the '
@@ -357,13 +391,20 @@ def run(argv: Optional[Sequence[str]] = None) -> Result:
             failed.append(image_path)
     end = time.time()
     print(f'checkpoint: {checkpoint}\npainted:    {len(painted)} images in '
-          f'{plan.out_dir}\nwall time:  {end - start:.0f} s (training '
+          f'{plan.out_dir}')
+    if plan.skipped:
+        print(f'skipped:    {len(plan.skipped)} unreadable image(s), not '
+              'trained on or painted:')
+        for path, reason in plan.skipped:
+            print(f'  {path}: {reason}')
+    print(f'wall time:  {end - start:.0f} s (training '
           f'{t_train - start:.0f} s, painting {end - t_train:.0f} s)')
     if failed:
         print(f'maskclip_plus_folder: {len(failed)} of {len(plan.images)} '
               f'image(s) could not be painted: {", ".join(failed)}',
               file=sys.stderr)
-    return Result(config_file, checkpoint, painted, failed, end - start)
+    return Result(config_file, checkpoint, painted, failed, end - start,
+                  plan.skipped)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

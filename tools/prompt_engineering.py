@@ -48,8 +48,10 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='output file (default: pretrained/'
                         '<class sets>_<CLIP name>_clip_text.pth)')
     parser.add_argument('--text-heads', type=int,
-                        help='attention heads of the text tower, if not '
-                        'width // 64 (only for non-OpenAI models)')
+                        help='attention heads of the text tower, for a state '
+                        'dict of a model whose heads are not width // 64 (a '
+                        'TorchScript file records its own; another count is '
+                        'an error)')
     parser.add_argument('--no-cache', action='store_true',
                         help='do not read or write the embedding cache')
     parser.add_argument('--device', default='cpu')

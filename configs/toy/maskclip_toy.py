@@ -36,7 +36,7 @@ test_scale = (2048, 480)
 # the toy CLIP's image tower (denseclip.toy.clip_model.TRAINED_RESNET): a modified
 # ResNet of width 16 (last stage 512 channels, an attention pool of 8 heads),
 # CLIP embedding 64; its text tower is 64 wide with 4 heads (OpenAI's rule
-# would give 1: text_encoder overrides it)
+# would give 1; the .pt file records 4, text_encoder says so for a state dict)
 model = dict(
     type='EncoderDecoder',
     data_preprocessor={{_base_.data_preprocessor}},

@@ -13,7 +13,8 @@ clip_file = toy_root + '/clip/toy_ViT_trained.pt'
 test_scale = (1024, 240)
 
 # the toy CLIP's image tower (denseclip.toy.clip_model.TRAINED_VIT): width 128,
-# 4 heads (not OpenAI's width // 64: the file cannot tell), 3 blocks, patch 8,
+# 4 heads (not OpenAI's width // 64; the .pt file records 4, and loading it
+# into another count is an error), 3 blocks, patch 8,
 # embedding 64; the last block run as MaskCLIP does (its value path, with the
 # residual and the FFN)
 model = dict(

@@ -1,7 +1,8 @@
 """A whole training-free segmentor config (MaskCLIP, SCLIP, ClearCLIP,
 NACLIP) from nothing but an OpenAI CLIP file and class names.
 
-The image tower's type and shape are read from the file; each method's
+The image tower's type and shape are read from the file (its head counts
+too, where it records them: ``read_clip_arch``); each method's
 published settings (last block, templates, logit scale, inference windows,
 short side: :data:`METHODS`) come from here, so that the demo and scripts
 share them. docs/ovss.md lists where they come from.
@@ -10,8 +11,7 @@ from typing import List, Optional, Union
 
 from mmengine.config import ConfigDict
 
-from ..clip_io import load_clip_checkpoint
-from ..models.clip_arch import clip_visual_cfg
+from ..models.clip_arch import read_clip_arch
 from ..models.clip_constants import CLIP_DATA_PREPROCESSOR
 from ..models.segmentors.training_free_segmentor import DEFAULT_CLASS_CHUNK
 from ..models.text.prompt_class_names import (ClassNamesSpec,
@@ -86,22 +86,26 @@ def maskclip_model_cfg(clip_file: str,
         prob_thd: background threshold (0: off).
         pamr: True for :data:`PAMR_SETTINGS`, or a PAMR config dict.
         inference: ``'whole'`` or ``'slide'`` (None: the method's).
-        vision_heads: ViT heads when not OpenAI's ``width // 64`` (a CLIP
-            file does not record them; the toy ViT CLIP has 4).
-        ks_thresh, pd_thresh, text_encoder, text_cache_dir: as in
+        vision_heads: ViT heads, for a state dict of a model whose heads
+            are not OpenAI's ``width // 64`` (a TorchScript file records
+            its own: another count is a ``ValueError``).
+        text_encoder: overrides of the text tower config; its
+            ``transformer_heads`` as ``vision_heads``. The config gets the
+            text heads used, whether read from the file or given.
+        ks_thresh, pd_thresh, text_cache_dir: as in
             :class:`~denseclip.models.heads.MaskClipHead`.
     """
     settings = method_settings(method)
     sets = resolve_class_name_sets(class_names)
     names = [list(s) if len(s) > 1 else s[0] for s in sets.synonyms]
-    backbone = clip_visual_cfg(load_clip_checkpoint(clip_file), clip_file)
+    text_encoder = dict(text_encoder or {})
+    arch = read_clip_arch(clip_file, vision_heads,
+                          text_encoder.get('transformer_heads'),
+                          ('vision_heads', 'text_encoder.transformer_heads'))
+    text_encoder['transformer_heads'] = arch.text['transformer_heads']
+    backbone = dict(arch.visual)
     backbone.update(pretrained=clip_file, require_clip_weights=True)
-    vit = backbone['type'] == 'CLIPVisionTransformer'
-    if vision_heads:
-        if not vit:
-            raise ValueError(f'vision_heads is for a CLIP ViT; {clip_file} '
-                             f'is a CLIP ResNet')
-        backbone.update(heads=vision_heads)
+    vit = arch.is_vit
     if vit:
         backbone.update(dense_last_block=settings['last_block'],
                         pos_interpolation=settings['pos_interpolation'],

@@ -3,7 +3,9 @@ from .check_seg_labels import (AnnotationShapeError, BadLabelError,
 from .coco_object import COCOObjectDataset
 from .corrupt import (CORRUPTIONS, REFERENCE_CORRUPTIONS, Corrupt,
                       corrupt_image)
-from .image_folder import IMAGE_EXTENSIONS, ImageFolderDataset, list_images
+from .image_folder import (IMAGE_EXTENSIONS, ImageFolderDataset,
+                           UnreadableImageError, list_images, read_image,
+                           why_unreadable)
 from .keep_undistorted import UNDISTORTED_KEY, KeepUndistortedImage
 from .mark_unlabeled import UNLABELED_INDEX, MarkUnlabeled
 from .name_files_on_error import NameFilesOnError, SampleError
@@ -15,5 +17,5 @@ __all__ = [
     'corrupt_image', 'KeepUndistortedImage', 'UNDISTORTED_KEY',
     'MarkUnlabeled', 'UNLABELED_INDEX', 'NameFilesOnError',
     'SampleError', 'IMAGE_EXTENSIONS', 'ImageFolderDataset', 'list_images',
-    'UnlabeledSegMap'
+    'read_image', 'UnreadableImageError', 'why_unreadable', 'UnlabeledSegMap'
 ]

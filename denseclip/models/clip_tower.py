@@ -24,12 +24,15 @@ class CLIPTower(BaseModule):
     (:mod:`denseclip.models.weights_guard`).
 
     Subclasses set ``clip_tower`` to ``'visual'`` or ``'text'`` (and
-    ``example_file``, for messages) and may define ``adapt_clip_state_dict``,
-    ``is_clip_key`` and ``uses_clip_key`` (see :func:`load_clip_tower`).
+    ``example_file``, for messages; ``heads_arg``, the argument that sets
+    the attention heads, for the message when a file records others) and
+    may define ``adapt_clip_state_dict``, ``is_clip_key`` and
+    ``uses_clip_key`` (see :func:`load_clip_tower`).
     """
 
     clip_tower: str = ''
     example_file: str = 'pretrained/RN50.pt'
+    heads_arg: Optional[str] = None
 
     def __init__(self, pretrained: Optional[str] = None, init_cfg=None,
                  require_clip_weights: bool = False):

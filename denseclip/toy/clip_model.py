@@ -200,8 +200,9 @@ class OpenAICLIP(nn.Module):
 
     ``vision_layers`` is a 4-tuple for a ResNet image tower, an int for a ViT.
     ``vision_heads``: the ViT's attention heads; None for OpenAI's rule, one
-    per 64 channels (a file does not record them: a config that reads a ViT
-    of other heads must name them, as for the toy text towers).
+    per 64 channels (a TorchScript file written by
+    :func:`write_clip_checkpoint` records them in its code, a state dict
+    does not: a config that reads one of other heads must name them).
     """
 
     def __init__(self,

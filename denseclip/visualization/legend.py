@@ -1,12 +1,21 @@
-"""A legend (colour swatch, class name, share of pixels) drawn into an image's
-top-left corner: matplotlib renders only the legend, not the image."""
+"""A legend (colour swatch, class name, share of pixels) of the classes
+present: drawn into an image's top-left corner, its text scaled down until
+it covers at most :data:`MAX_COVER` of the image, or, where even the
+smallest text would cover more (small images, many classes), in a panel
+beside the image. matplotlib renders only the legend, not the image."""
 import warnings
+from dataclasses import dataclass, replace
 from typing import List, Sequence, Tuple
 
 import numpy as np
 
-# with more class names, the legend lists the classes present
+# rows at most: with more classes present, the last row counts the rest
 LEGEND_ROWS = 30
+# the largest share of an image's area a legend drawn into it may cover
+MAX_COVER = 1 / 8
+# text height in pixels: the default one per 28 pixels of the image's short
+# side, scaled down to fit, never below this
+MIN_TEXT_PX = 8
 # mmengine's Visualizer figure: font sizes are in points at this dpi
 _DPI = 100
 # widest glyph, in ems, that the legend's canvas leaves room for
@@ -50,29 +59,94 @@ def font_for(texts: Sequence[str]):
     return None
 
 
+def format_share(share: float) -> str:
+    """A class's share of the pixels: ``'35%'``; ``'<1%'`` for a class
+    present on less than half a percent (not ``'0%'``)."""
+    return '<1%' if 0 < share < 0.005 else f'{share:.0%}'
+
+
 def legend_entries(names: Sequence[str], shares: Sequence[float],
                    palette, max_rows: int = LEGEND_ROWS
                    ) -> Tuple[List[str], List[float], list]:
-    """(names, shares, colours) for the legend: every class when they fit,
-    else the classes present, largest share first, and a last row saying
-    how many are not shown."""
-    if len(names) <= max_rows:
-        return list(names), list(shares), list(palette)
-    order = [i for i in np.argsort(-np.asarray(shares), kind='stable')
-             if shares[i] > 0][:max_rows - 1]
-    rest = len(names) - len(order)
-    return ([names[i] for i in order] + [f'... {rest} more classes'],
-            [shares[i] for i in order] + [sum(shares) - sum(
-                shares[i] for i in order)],
-            [palette[i] for i in order] + [[0, 0, 0]])
+    """(names, shares, colours) for the legend: the classes present
+    (share > 0), largest share first; with more than ``max_rows`` of them,
+    the first ``max_rows - 1`` and a last row saying how many more are
+    present (and their share)."""
+    order = [int(i) for i in np.argsort(-np.asarray(shares, float),
+                                        kind='stable') if shares[i] > 0]
+    if len(order) > max_rows:
+        shown, rest = order[:max_rows - 1], order[max_rows - 1:]
+        return ([names[i] for i in shown] + [f'... {len(rest)} more classes'],
+                [float(shares[i]) for i in shown] +
+                [float(sum(shares[i] for i in rest))],
+                [palette[i] for i in shown] + [[0, 0, 0]])
+    return ([names[i] for i in order], [float(shares[i]) for i in order],
+            [palette[i] for i in order])
 
 
-def render_legend(image_size: Tuple[int, int], names: Sequence[str],
-                  shares: Sequence[float], palette, font=None) -> np.ndarray:
-    """The legend of an image of ``image_size`` ``(H, W)`` as an RGBA patch
-    for its top-left corner (transparent where the image shows through).
+@dataclass(frozen=True)
+class LegendLayout:
+    """Where and how large a legend is drawn: text height ``size`` and
+    ``pad`` in pixels; the dark box at ``(pad, pad)`` of ``box_w x box_h``
+    on a canvas of ``canvas_w x canvas_h``; the canvas over the image's
+    top-left corner, or (``beside``) in a panel right of the image."""
 
-    The layout, shapes and text are those the demo drew with mmengine's
+    size: int
+    pad: int
+    box_w: int
+    box_h: int
+    canvas_w: int
+    canvas_h: int
+    beside: bool
+
+
+def _measure(texts: Sequence[str], size: int, beside: bool) -> LegendLayout:
+    pad = max(2, size // 3)
+    longest = max(len(t) for t in texts)
+    box_w = int((longest * 0.55 + 2) * size + 3 * pad)
+    box_h = len(texts) * (size + pad) + pad
+    # room for glyphs wider than the box's estimate
+    font_px = int(size * 0.8) * _DPI / 72
+    canvas_w = int(max(2 * pad + box_w,
+                       4 * pad + size + longest * font_px * _MAX_GLYPH_EM))
+    return LegendLayout(size, pad, box_w, box_h, canvas_w,
+                        2 * pad + box_h + 2, beside)
+
+
+def legend_layout(image_size: Tuple[int, int],
+                  texts: Sequence[str]) -> LegendLayout:
+    """The layout of a legend of ``texts`` for an image of ``image_size``
+    ``(H, W)``.
+
+    Inside the image at the largest text size (from one pixel per 28 of
+    the short side down to :data:`MIN_TEXT_PX`) whose box fits and covers
+    at most :data:`MAX_COVER` of the image; else beside it, at the largest
+    size whose legend is no taller than the image (at least
+    :data:`MIN_TEXT_PX`: then the output is taller than the image).
+    """
+    h, w = image_size
+    largest = max(MIN_TEXT_PX, min(h, w) // 28)
+    sizes = range(largest, MIN_TEXT_PX - 1, -1)
+    for size in sizes:
+        inside = _measure(texts, size, beside=False)
+        if (inside.box_w + 2 * inside.pad <= w and
+                inside.box_h + 2 * inside.pad <= h and
+                inside.box_w * inside.box_h <= MAX_COVER * h * w):
+            return replace(inside, canvas_w=min(w, inside.canvas_w),
+                           canvas_h=min(h, inside.canvas_h))
+    for size in sizes:
+        beside = _measure(texts, size, beside=True)
+        if beside.canvas_h <= h:
+            break
+    return beside
+
+
+def _render(layout: LegendLayout, texts: Sequence[str], palette,
+            font=None) -> np.ndarray:
+    """The legend as an RGBA patch of ``layout``'s canvas (transparent where
+    what lies under it shows through).
+
+    The shapes and text are those the demo drew with mmengine's
     ``Visualizer`` on the whole image (a box of 55% black, swatches with a
     white edge, white text ``name  share``), on a canvas only as large as
     the legend.
@@ -80,17 +154,8 @@ def render_legend(image_size: Tuple[int, int], names: Sequence[str],
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.collections import PolyCollection
     from matplotlib.figure import Figure
-    h, w = image_size
-    size = max(8, min(h, w) // 28)  # text height in pixels
-    pad = max(2, size // 3)
-    texts = [f'{name}  {share:.0%}' for name, share in zip(names, shares)]
-    longest = max(len(t) for t in texts)
-    width = int(min(w - 2 * pad, (longest * 0.55 + 2) * size + 3 * pad))
-    height = min(h - 2 * pad, len(names) * (size + pad) + pad)
-    font_px = int(size * 0.8) * _DPI / 72
-    canvas_w = min(w, int(max(2 * pad + width, 4 * pad + size +
-                              longest * font_px * _MAX_GLYPH_EM)))
-    canvas_h = min(h, 2 * pad + height + 2)
+    size, pad = layout.size, layout.pad
+    canvas_w, canvas_h = layout.canvas_w, layout.canvas_h
     line = 1  # points: the narrowest edge mmengine's Visualizer draws
 
     fig = Figure(frameon=False, dpi=_DPI)
@@ -107,10 +172,10 @@ def render_legend(image_size: Tuple[int, int], names: Sequence[str],
                          np.float32) for x1, y1, x2, y2 in corners]
 
     ax.add_collection(PolyCollection(
-        boxes([(pad, pad, pad + width, pad + height)]), alpha=0.55,
-        facecolor='black', edgecolors='black', linewidths=[line]))
+        boxes([(pad, pad, pad + layout.box_w, pad + layout.box_h)]),
+        alpha=0.55, facecolor='black', edgecolors='black', linewidths=[line]))
     swatches, positions = [], []
-    for i in range(len(names)):
+    for i in range(len(texts)):
         y = pad + pad + i * (size + pad)
         swatches.append((2 * pad, y, 2 * pad + size, y + size))
         positions.append((3 * pad + size, y + size / 2))
@@ -126,24 +191,54 @@ def render_legend(image_size: Tuple[int, int], names: Sequence[str],
     with warnings.catch_warnings():  # font_for() already warned, once
         warnings.filterwarnings('ignore', r'Glyph \d+ .* missing from font')
         canvas.draw()
-    rgba = np.array(canvas.buffer_rgba())[:canvas_h, :canvas_w]
-    return rgba
+    return np.array(canvas.buffer_rgba())[:canvas_h, :canvas_w]
+
+
+def legend_texts(names: Sequence[str], shares: Sequence[float]) -> List[str]:
+    """The legend's rows: ``name  share``."""
+    return [f'{name}  {format_share(share)}'
+            for name, share in zip(names, shares)]
+
+
+def render_legend(image_size: Tuple[int, int], names: Sequence[str],
+                  shares: Sequence[float], palette, font=None) -> np.ndarray:
+    """The legend of an image of ``image_size`` ``(H, W)`` as an RGBA patch
+    (:func:`legend_layout` says where it goes)."""
+    texts = legend_texts(names, shares)
+    return _render(legend_layout(image_size, texts), texts, palette, font)
 
 
 def draw_legend(image: np.ndarray, names: Sequence[str],
                 shares: Sequence[float], palette, font=None,
                 bgr: bool = False) -> np.ndarray:
-    """Draw the legend (:func:`render_legend`) into ``image``'s top-left
-    corner, in place, and return ``image``. ``palette`` is RGB; ``bgr``:
-    ``image`` is in OpenCV's BGR order."""
-    patch = render_legend(image.shape[:2], names, shares, palette, font)
+    """``image`` with the legend of ``names`` (:func:`legend_entries`: the
+    classes present): drawn into its top-left corner, in place, or in a
+    black panel right of it, a new and wider array (:func:`legend_layout`).
+    Use the returned array. ``palette`` is RGB; ``bgr``: ``image`` is in
+    OpenCV's BGR order. No names: ``image`` unchanged."""
+    if not len(names):
+        return image
+    texts = legend_texts(names, shares)
+    layout = legend_layout(image.shape[:2], texts)
+    patch = _render(layout, texts, palette, font)
+    if layout.beside:  # the panel only as wide as what was drawn
+        drawn = np.flatnonzero(patch[..., 3].any(axis=0))
+        patch = patch[:, :drawn[-1] + 1 + layout.pad]
+    h, w = patch.shape[:2]
+    if layout.beside:
+        ih, iw = image.shape[:2]
+        out = np.zeros((max(ih, h), iw + w) + image.shape[2:], image.dtype)
+        out[:ih, :iw] = image
+        target = out[:h, iw:]
+    else:
+        out = image
+        target = image[:h, :w]
     colour = patch[..., 2::-1] if bgr else patch[..., :3]
     alpha = patch[..., 3:] / 255.
-    h, w = patch.shape[:2]
     rows = max(1, _BAND_PIXELS // max(w, 1))
     for r in range(0, h, rows):
         band = slice(r, min(r + rows, h))
-        under = image[band, :w]
+        under = target[band]
         under[...] = np.rint(under * (1 - alpha[band]) +
                              colour[band] * alpha[band]).astype(np.uint8)
-    return image
+    return out

@@ -81,6 +81,7 @@ class CLIPVisionTransformer(CLIPTower):
 
     clip_tower = 'visual'
     example_file = 'pretrained/ViT-B-16.pt'
+    heads_arg = 'heads'
 
     def __init__(self,
                  input_resolution: int = 224,

@@ -31,6 +31,7 @@ class CLIPTextTower(CLIPTower):
     """
 
     clip_tower = 'text'
+    heads_arg = 'transformer_heads'
 
     def __init__(self,
                  context_length: int = 77,

@@ -10,8 +10,8 @@ from mmseg.registry import MODELS
 from mmseg.utils.tokenizer import _tokenizer
 from torch import Tensor, nn
 
-from ...clip_io import CLIPCheckpointError, load_clip_checkpoint, load_clip_tower
-from ..clip_arch import clip_text_cfg
+from ...clip_io import CLIPCheckpointError, load_clip_tower
+from ..clip_arch import clip_file_text_cfg
 from .class_names import ClassNames
 from .prompt_templates import TemplatesSpec, get_templates
 from .text_embedding_cache import TextEmbeddingCache
@@ -70,10 +70,11 @@ def encode_prompts(tower: nn.Module, class_names: Sequence[str],
 
 def build_clip_text_tower(clip_file: str,
                           overrides: Optional[dict] = None) -> nn.Module:
-    """CLIP's text tower with the weights of ``clip_file``, in eval mode."""
-    state_dict = load_clip_checkpoint(clip_file)
-    tower = MODELS.build(clip_text_cfg(state_dict, clip_file, overrides))
-    load_clip_tower(tower, state_dict, 'text', source=clip_file)
+    """CLIP's text tower with the weights of ``clip_file``, in eval mode
+    (its heads: the file's where it records them, see
+    :func:`~denseclip.models.clip_arch.clip_file_text_cfg`)."""
+    tower = MODELS.build(clip_file_text_cfg(clip_file, overrides))
+    load_clip_tower(tower, clip_file, 'text')
     return tower.eval()
 
 
@@ -97,16 +98,16 @@ def clip_text_embeddings(clip_file: str,
             synonyms).
         templates: a template set name or list (:func:`get_templates`).
         text_cfg: overrides of the text tower config read from the file
-            (e.g. ``transformer_heads`` for a model whose heads are not
-            ``width // 64``).
+            (e.g. ``transformer_heads`` for a state dict of a model whose
+            heads are not ``width // 64``; a TorchScript file records its
+            own, and another count is an error).
         cache, cache_dir: use the on-disk cache, and where it lives.
         device: where to run the text tower (default CPU).
     """
     templates = get_templates(templates)
     queries = (class_names.queries if isinstance(class_names, ClassNames)
                else list(class_names))
-    state_dict = load_clip_checkpoint(clip_file)
-    cfg = clip_text_cfg(state_dict, clip_file, text_cfg)
+    cfg = clip_file_text_cfg(clip_file, text_cfg)
     store = TextEmbeddingCache(cache_dir) if cache else None
     if store is not None:
         inputs = store.inputs(clip_file, class_names, templates, cfg)
