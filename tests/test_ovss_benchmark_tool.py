@@ -144,8 +144,8 @@ def test_the_settings_of_a_work_dir_are_its_own(tool, tmp_path):
     data = str(tmp_path / 'nothing')
     tool.main(['sclip', '--datasets', 'ade20k', '--data-root', data,
                '--work-dir', work_dir])
-    with pytest.raises(SystemExit, match="holds results measured with other "
-                       "settings .*method: 'sclip' then, 'clearclip' now.*"
+    with pytest.raises(SystemExit, match="measured on something else .*"
+                       "method: 'sclip' then, 'clearclip' now.*"
                        "choose another --work-dir"):
         tool.main(['clearclip', '--datasets', 'ade20k', '--data-root', data,
                    '--work-dir', work_dir])

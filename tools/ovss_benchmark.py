@@ -318,7 +318,8 @@ def load_results(path: str, settings: Dict) -> Dict:
     """The cells recorded in ``path`` for these ``settings`` (none when
     there is no file); stops on another tool's file or other settings."""
     try:
-        return load_results_file(path, settings, 'ovss_benchmark')
+        return load_results_file(path, 'ovss_benchmark',
+                                 lambda known: settings)
     except ResultsFileError as err:
         raise SystemExit(str(err))
 
