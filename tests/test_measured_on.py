@@ -86,7 +86,13 @@ def test_differences_name_what_changed_and_ignore_the_hash_cache():
         '/w/clip.pt (sha256 cccccccccccc) now',
         'data: /d (4 files, fingerprint bbbbbbbbbbbb) then, /d (4 files, '
         "fingerprint dddddddddddd) now",
-        "cfg_options: ['x=1'] then, ['x=2'] now"]
+        'cfg_options: x=1 then, x=2 now']
+    assert mo.differences(dict(o=['a=1']), dict(o=['a=1', 'b=2'])) == [
+        'o: b=2 added now']
+    assert mo.differences(dict(o=['a=1', 'b=2']), dict(o=['b=2'])) == [
+        'o: a=1 not given now']
+    assert mo.differences(dict(o=['a=1', 'b=2']), dict(o=['b=2', 'a=1'])) \
+        == ["o: ['a=1', 'b=2'] then, ['b=2', 'a=1'] now"]
 
 
 def test_a_results_file_resumes_only_what_was_measured_on_the_same(
@@ -104,8 +110,8 @@ def test_a_results_file_resumes_only_what_was_measured_on_the_same(
                         lambda known: seen.append(known) or on) == results
     assert seen == [on]  # the recorded description, for its hashes
     with pytest.raises(ResultsFileError, match=f'{path}: its cells were '
-                       "measured on something else than this run \\(options"
-                       ": \\['a=1'\\] then, \\['a=2'\\] now\\).*mv "):
+                       'measured on something else than this run \\(options'
+                       ': a=1 then, a=2 now\\).*mv '):
         load_results(path, 'robustness',
                      lambda known: dict(on, options=['a=2']))
     with pytest.raises(ResultsFileError, match="holds results of "

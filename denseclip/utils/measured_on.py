@@ -187,6 +187,19 @@ def differences(recorded: Any, current: Any, name: str = '') -> List[str]:
             found += differences(recorded.get(key), current.get(key),
                                  f'{name}.{key}' if name else str(key))
         return found
-    if recorded != current:
-        return [f'{name}: {_show(recorded)} then, {_show(current)} now']
-    return []
+    if recorded == current:
+        return []
+    if _strings(recorded) and _strings(current) and (
+            set(recorded) != set(current)):  # options: name what changed
+        removed = [v for v in recorded if v not in current]
+        added = [v for v in current if v not in recorded]
+        if not removed:
+            return [f'{name}: {" ".join(added)} added now']
+        if not added:
+            return [f'{name}: {" ".join(removed)} not given now']
+        return [f'{name}: {" ".join(removed)} then, {" ".join(added)} now']
+    return [f'{name}: {_show(recorded)} then, {_show(current)} now']
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)

@@ -67,13 +67,13 @@ def read_results(path: str, tool: str) -> Optional[Dict]:
 
 
 def refuse_mix(path: str, recorded: Dict, current: Dict,
-               what: str = 'its cells') -> None:
+               what: str = 'its cells were') -> None:
     """An error when ``what`` in ``path`` (measured on ``recorded``) was
     measured on something other than ``current``, naming what differs."""
     changed = differences(recorded, current)
     if changed:
         raise ResultsFileError(
-            f'{path}: {what} were measured on something else than this run '
+            f'{path}: {what} measured on something else than this run '
             f'({"; ".join(changed)}); they are not mixed with new ones: '
             f'{start_afresh(path)}')
 
