@@ -216,9 +216,10 @@ def test_a_cell_measured_on_other_data_or_another_config_is_refused(
                      num_train=1, num_val=2, train_size=SIZE, val_size=SIZE,
                      seed=5)
     with pytest.raises(SystemExit, match=r'its voc21 cell was measured on '
-                       r'something else than this run \(data: .*VOC2012 \(5 '
-                       r'files, fingerprint \w{12}\) then, .*VOC2012 \(5 '
-                       r'files, fingerprint \w{12}\) now\)'):
+                       r'something else than this run \(data: .*VOC2012 \(2 '
+                       r'images, 5 files, fingerprint \w{12}\) then, '
+                       r'.*VOC2012 \(2 images, 5 files, fingerprint \w{12}\) '
+                       r'now\)'):
         tool.main(argv)
     # a cell measured with another version of its config
     shutil.rmtree(data)

@@ -53,8 +53,8 @@ from denseclip.utils.atomic_files import (atomic_path,  # noqa: E402
 from denseclip.utils.console_logging import \
     console_follows_stdout  # noqa: E402
 from denseclip.utils.measured_on import (config_sha256,  # noqa: E402
-                                         dataset_record, file_record,
-                                         weight_records)
+                                         dataset_record, describe,
+                                         file_record, weight_records)
 from denseclip.utils.results_file import (  # noqa: E402
     ResultsFileError, load_results as load_results_file)
 
@@ -443,16 +443,11 @@ def write_plot(path: str, cells: Dict, names: Sequence[str],
 def measured_on_line(on: Dict) -> str:
     """One line naming the data and the weight files the cells were
     measured on (the results file has the whole record)."""
-    data = on['data']
-    parts = [f'data {data["root"]} ({data["images"]} images, file list '
-             f'{data["fingerprint"][:12]})']
     files = ([('checkpoint', on['checkpoint'])] if on.get('checkpoint')
              else []) + sorted(on.get('weights', {}).items())
-    for key, record in files:
-        sha = record.get('sha256')
-        parts.append(f'{key} {record["path"]}' +
-                     (f' (sha256 {sha[:12]})' if sha else ''))
-    return 'Measured on ' + '; '.join(parts) + '.'
+    return 'Measured on ' + '; '.join(
+        [f'data {describe(on["data"])}'] +
+        [f'{key} {describe(record)}' for key, record in files]) + '.'
 
 
 def write_outputs(args: argparse.Namespace, results: Dict) -> Dict[str, str]:

@@ -152,16 +152,20 @@ def config_sha256(cfg: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _show(value: Any) -> str:
-    """A recorded value as a message shows it (hashes shortened)."""
+def describe(value: Any) -> str:
+    """A recorded value as a message or a table's note shows it (a file by
+    its path and short hash, a dataset by its root, file count and short
+    fingerprint)."""
     if isinstance(value, dict):
         if 'sha256' in value and 'path' in value:
             sha = value['sha256']
             return (f'{value["path"]} (sha256 {sha[:12]})' if sha else
                     f'{value["path"]} (no such file)')
         if 'fingerprint' in value:
-            return (f'{value.get("root")} ({value.get("files")} files, '
-                    f'fingerprint {str(value["fingerprint"])[:12]})')
+            images = (f'{value["images"]} images, ' if 'images' in value
+                      else '')
+            return (f'{value.get("root")} ({images}{value.get("files")} '
+                    f'files, fingerprint {str(value["fingerprint"])[:12]})')
     if isinstance(value, str) and len(value) == 64 and all(
             c in '0123456789abcdef' for c in value):
         return value[:12]
@@ -179,8 +183,8 @@ def differences(recorded: Any, current: Any, name: str = '') -> List[str]:
                 if k not in CACHE_KEYS]
         if whole:  # a file or a dataset: one line naming both
             if any(recorded.get(k) != current.get(k) for k in keys):
-                return [f'{name}: {_show(recorded)} then, {_show(current)} '
-                        'now']
+                return [f'{name}: {describe(recorded)} then, '
+                        f'{describe(current)} now']
             return []
         found: List[str] = []
         for key in keys:
@@ -198,7 +202,7 @@ def differences(recorded: Any, current: Any, name: str = '') -> List[str]:
         if not added:
             return [f'{name}: {" ".join(removed)} not given now']
         return [f'{name}: {" ".join(removed)} then, {" ".join(added)} now']
-    return [f'{name}: {_show(recorded)} then, {_show(current)} now']
+    return [f'{name}: {describe(recorded)} then, {describe(current)} now']
 
 
 def _strings(value: Any) -> bool:
