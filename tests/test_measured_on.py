@@ -84,8 +84,8 @@ def test_differences_name_what_changed_and_ignore_the_hash_cache():
     assert mo.differences(then, now) == [
         'weights.model.pretrained: /w/clip.pt (sha256 aaaaaaaaaaaa) then, '
         '/w/clip.pt (sha256 cccccccccccc) now',
-        'data: /d (4 files, fingerprint bbbbbbbbbbbb) then, /d (4 files, '
-        "fingerprint dddddddddddd) now",
+        'data: /d (2 images, 4 files, fingerprint bbbbbbbbbbbb) then, /d (2 '
+        'images, 4 files, fingerprint dddddddddddd) now',
         'cfg_options: x=1 then, x=2 now']
     assert mo.differences(dict(o=['a=1']), dict(o=['a=1', 'b=2'])) == [
         'o: b=2 added now']
