@@ -426,3 +426,29 @@ def test_tta_results_are_kept_beside_those_without(
     help_text = ' '.join(capsys.readouterr().out.split())
     assert 'kept apart from the results without it, in ' \
         'robustness_tta.{json,csv,md,png} and cells_tta/' in help_text
+
+
+def test_what_a_run_logs_before_its_runner_exists_goes_where_it_prints():
+    """mmengine's default logger, made by the sweep while it reads the
+    config and lists the data, keeps the stdout of that moment: a
+    corrupted cell's first line (logged before its runner) went to the
+    sweep's output, not to the cell's console.log."""
+    import contextlib
+    import io
+
+    from mmengine.logging import MMLogger
+
+    from denseclip.utils.console_logging import console_follows_stdout
+    name = f'robustness_console_test_{os.getpid()}'
+    logger = MMLogger.get_instance(name, log_level='INFO')
+    try:
+        console_follows_stdout(name)
+        cell_console = io.StringIO()
+        with contextlib.redirect_stdout(cell_console):
+            logger.info('corruption gaussian_noise, level 2: ...')
+        assert 'corruption gaussian_noise, level 2' in \
+            cell_console.getvalue()
+    finally:
+        for handler in list(logger.handlers):
+            handler.close()
+            logger.removeHandler(handler)
