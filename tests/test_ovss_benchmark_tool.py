@@ -3,6 +3,7 @@ data it finds, on tiny datasets in the real layouts with the toy ViT CLIP;
 missing data skipped with a line, the table with the published numbers,
 resumed after an interruption."""
 import csv
+import hashlib
 import json
 import os.path as osp
 
@@ -11,7 +12,9 @@ import pytest
 import torch
 from denseclip_helpers import load_tool
 from test_ovss_configs import tiny_options
-from test_ovss_dataset_configs import make_layout
+from test_ovss_dataset_configs import SIZE, make_layout
+
+from denseclip.toy.data import make_toy_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -125,30 +128,231 @@ def test_runs_what_it_finds_skips_the_rest_and_resumes(
         pytest.approx((64.07 + 83.03 + 38.35) / 3, abs=1e-3)
     with open(osp.join(work_dir, 'results.md')) as f:
         table = f.read()
-    assert 'Published: NACLIP README, PAMR on (average of the 8: 42.46)' \
+    assert 'Published (ViT-B/16): NACLIP README, PAMR on (average of the 8: '\
+        '42.46)' \
         in table
     assert '| VOC21 | ' in table and '| 64.07 |' in table
     assert 'Measured on CPU' in table
 
-    # all measured: a third run measures nothing; other settings measure anew
+    # all measured: a third run measures nothing; other options are refused
+    # (never measured into the same table)
     assert tool.main(argv)['measured'] == 0
-    again = tool.main(argv[:1] + ['--datasets', 'voc21'] + argv[6:] +
-                      ['model.prob_thd=0.2'])
-    out = capsys.readouterr().out
-    assert again['measured'] == 1
-    assert 'or its options changed since it was measured' in out
+    with pytest.raises(SystemExit, match='cfg_options: model.prob_thd=0.2 '
+                       'added now'):
+        tool.main(argv[:1] + ['--datasets', 'voc21'] + argv[6:] +
+                  ['model.prob_thd=0.2'])
 
 
-def test_the_settings_of_a_work_dir_are_its_own(tool, tmp_path):
+METRICS = dict(aAcc=90.0, mIoU=50.0, mAcc=60.0)
+
+
+@pytest.fixture
+def fake_runs(tool, monkeypatch):
+    """tools/test.py's runs replaced by a stand-in that returns
+    :data:`METRICS` (these tests are about what is run, kept, refused and
+    written); the labels of the benchmarks it ran."""
+    ran = []
+
+    def run_benchmark(test_tool, path, options, run_dir, label, verbose):
+        ran.append(label)
+        return dict(METRICS)
+
+    monkeypatch.setattr(tool, 'run_benchmark', run_benchmark)
+    monkeypatch.setattr(tool, 'load_test_tool', lambda: None)
+    return ran
+
+
+def _argv(method, data_root, work_dir, clip, *options):
+    return [method, '--datasets', 'voc21', 'voc20', '--data-root', data_root,
+            '--work-dir', work_dir, '--cfg-options'] + tiny_options(clip) + \
+        list(options)
+
+
+def test_the_settings_of_a_work_dir_are_its_own(tool, vit_clip, data_root,
+                                                tmp_path, fake_runs):
     work_dir = str(tmp_path / 'w')
-    data = str(tmp_path / 'nothing')
-    tool.main(['sclip', '--datasets', 'ade20k', '--data-root', data,
-               '--work-dir', work_dir])
-    with pytest.raises(SystemExit, match="holds results measured with other "
-                       "settings .*method: 'sclip' then, 'clearclip' now.*"
+    tool.main(_argv('sclip', data_root, work_dir, vit_clip))
+    with pytest.raises(SystemExit, match="measured on something else .*"
+                       "method: 'sclip' then, 'clearclip' now.*"
                        "choose another --work-dir"):
-        tool.main(['clearclip', '--datasets', 'ade20k', '--data-root', data,
-                   '--work-dir', work_dir])
+        tool.main(_argv('clearclip', data_root, work_dir, vit_clip))
+
+
+def test_rows_measured_with_other_options_are_refused_not_averaged(
+        tool, vit_clip, data_root, tmp_path, fake_runs):
+    work_dir = str(tmp_path / 'w')
+    assert tool.main(_argv('sclip', data_root, work_dir, vit_clip)
+                     )['measured'] == 2
+    before = open(osp.join(work_dir, 'results.json')).read()
+    fake_runs.clear()
+    argv = _argv('sclip', data_root, work_dir, vit_clip, 'model.prob_thd=0.2')
+    argv[argv.index('voc20')] = 'context59'
+    with pytest.raises(SystemExit, match=r'results.json: its cells were '
+                       'measured on something else than this run '
+                       r'\(cfg_options: model.prob_thd=0.2 added now\).*mv '
+                       '.*results.json .*results.json.old'):
+        tool.main(argv)
+    assert fake_runs == []
+    assert open(osp.join(work_dir, 'results.json')).read() == before
+
+
+def test_a_cell_measured_on_other_data_or_another_config_is_refused(
+        tool, vit_clip, data_root, tmp_path, fake_runs):
+    import shutil
+    data = str(tmp_path / 'data')
+    shutil.copytree(data_root, data)
+    work_dir = str(tmp_path / 'w')
+    argv = _argv('naclip', data, work_dir, vit_clip)
+    tool.main(argv)
+    results = osp.join(work_dir, 'results.json')
+    with open(results) as f:
+        recorded = json.load(f)
+    assert recorded['cells']['voc21']['data']['images'] == 2
+    clip = recorded['measured_on']['clip'][vit_clip.jit]
+    assert clip['sha256'] == hashlib.sha256(
+        open(vit_clip.jit, 'rb').read()).hexdigest()
+    # VOC2012 written anew in place: other images under the same names
+    make_toy_dataset(osp.join(data, 'VOCdevkit', 'VOC2012'), 'voc',
+                     num_train=1, num_val=2, train_size=SIZE, val_size=SIZE,
+                     seed=5)
+    with pytest.raises(SystemExit, match=r'its voc21 cell was measured on '
+                       r'something else than this run \(data: .*VOC2012 \(2 '
+                       r'images, 5 files, fingerprint \w{12}\) then, '
+                       r'.*VOC2012 \(2 images, 5 files, fingerprint \w{12}\) '
+                       r'now\)'):
+        tool.main(argv)
+    # a cell measured with another version of its config
+    shutil.rmtree(data)
+    shutil.copytree(data_root, data)
+    recorded['cells']['voc21']['settings'] = '0' * 64
+    with open(results, 'w') as f:
+        json.dump(recorded, f)
+    with pytest.raises(SystemExit, match=r'its voc21 cell was measured on '
+                       r'something else .*config_sha256: 000000000000 then'):
+        tool.main(argv)
+    assert fake_runs == ['voc21', 'voc20']
+
+
+def test_a_results_file_of_an_earlier_version_is_refused_naming_it(
+        tool, vit_clip, data_root, tmp_path, fake_runs):
+    work_dir = tmp_path / 'w'
+    work_dir.mkdir()
+    path = work_dir / 'results.json'
+    path.write_text(json.dumps(dict(
+        version=1, settings=dict(method='sclip', protocol='paper', pamr=None),
+        cells=dict(voc21=dict(metrics=METRICS)))))
+    with pytest.raises(SystemExit, match=f'{path} was written by an earlier '
+                       'tools/ovss_benchmark.py, which did not record'):
+        tool.main(_argv('sclip', data_root, str(work_dir), vit_clip))
+    assert fake_runs == []
+
+
+def test_the_title_and_table_name_the_clip_and_the_options(
+        tool, vit_clip, data_root, tmp_path, fake_runs):
+    work_dir = str(tmp_path / 'w')
+    result = tool.main(_argv('sclip', data_root, work_dir, vit_clip,
+                             'model.prob_thd=0.3'))
+    with open(result['paths']['md']) as f:
+        title, _, settings = f.read().splitlines()[:3]
+    assert title == (f'# SCLIP on the open-vocabulary benchmarks, CLIP '
+                     f'{vit_clip.jit} (ViT, patch 16, width 64, 2 layers, '
+                     '64 px)')
+    assert 'ViT-B/16' not in title
+    assert '--cfg-options: `model.backbone.input_resolution=64 ' in settings
+    assert 'model.prob_thd=0.3`' in settings
+    rows = read_csv(result['paths']['csv'])
+    sha = hashlib.sha256(open(vit_clip.jit, 'rb').read()).hexdigest()
+    assert {r['clip'] for r in rows.values()} == {vit_clip.jit}
+    assert {r['clip_sha256'] for r in rows.values()} == {sha}
+    assert {r['cfg_options'] for r in rows.values()} == {
+        ' '.join(tiny_options(vit_clip) + ['model.prob_thd=0.3'])}
+
+
+def test_the_average_of_what_was_measured_stands_beside_the_published(
+        tool):
+    """SCLIP has published numbers without PAMR only."""
+    plan = tool.plan_benchmarks(tool.parse_args(['sclip', '--pamr']))
+
+    def cell(value, pamr):
+        return dict(metrics=dict(mIoU=value), pamr=pamr, images=2,
+                    seconds=1.0, device='CPU', config='c.py')
+
+    rows = tool.table_rows('sclip', dict(voc21=cell(40.0, True),
+                                         voc20=cell(60.0, True)), plan, {})
+    assert rows[-1]['benchmark'] == 'average (2 of 8)'
+    assert (rows[-1]['ours'], rows[-1]['published']) == (50.0, None)
+    # only some with a published number: an average over those as well
+    rows = tool.table_rows('sclip', dict(voc21=cell(40.0, False),
+                                         voc20=cell(60.0, True)), plan, {})
+    assert [(r['benchmark'], r['ours'], r['published']) for r in rows[8:]] \
+        == [('average (2 of 8)', 50.0, None),
+            ('average with published (1 of 8)', 40.0, 59.1)]
+    assert rows[-1]['difference'] == pytest.approx(40.0 - 59.1)
+
+
+def test_without_the_clip_file_one_error_before_anything_runs(
+        tool, data_root, tmp_path, fake_runs, monkeypatch):
+    work_dir = str(tmp_path / 'w')
+    monkeypatch.chdir(tmp_path)  # no pretrained/ViT-B-16.pt here
+    with pytest.raises(SystemExit) as raised:
+        tool.main(['naclip', '--data-root', data_root, '--work-dir',
+                   work_dir])
+    message = str(raised.value)
+    assert message == (
+        '[ovss] CLIP file pretrained/ViT-B-16.pt does not exist '
+        '(model.backbone.pretrained, model.decode_head.clip_pretrained of '
+        'configs/ovss/naclip/naclip_vit-b16_*.py): download it (python '
+        'tools/download_clip.py ViT-B/16; pretrained/README.md lists the '
+        'files) or give one with --clip FILE; nothing was run')
+    assert fake_runs == [] and not osp.exists(work_dir)
+    not_clip = tmp_path / 'not_clip.pt'
+    not_clip.write_bytes(b'not a CLIP file')
+    with pytest.raises(SystemExit, match='(?s)not_clip.pt is not a CLIP '
+                       'checkpoint.*nothing was run'):
+        tool.main(['naclip', '--data-root', data_root, '--work-dir',
+                   work_dir, '--cfg-options',
+                   f'model.backbone.pretrained={not_clip}'])
+    assert fake_runs == [] and not osp.exists(work_dir)
+
+
+def test_a_data_root_without_data_is_an_error(tool, vit_clip, tmp_path,
+                                              fake_runs):
+    work_dir = str(tmp_path / 'w')
+    with pytest.raises(SystemExit, match='--data-root /nonexistent: no such '
+                       'folder'):
+        tool.main(_argv('sclip', '/nonexistent', work_dir, vit_clip))
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(SystemExit, match='no data of voc21, voc20 under '
+                       '.*empty: voc21: no folder .*VOC2012; voc20: no folder'
+                       '.*; nothing was run'):
+        tool.main(_argv('sclip', str(empty), work_dir, vit_clip))
+    assert fake_runs == [] and not osp.exists(work_dir)
+
+
+def test_clip_points_every_config_at_the_file_and_its_shape(
+        tool, vit_clip, rn_clip, capsys):
+    args = tool.parse_args(['naclip', '--clip', vit_clip.jit])
+    assert args.work_dir == osp.join('work_dirs', 'ovss_benchmark',
+                                     'naclip_paper_toy_vit')
+    plan = tool.plan_benchmarks(args)
+    expected = {k.split('=')[0]: k.split('=')[1]
+                for k in tiny_options(vit_clip)[:9]}
+    for job in plan.values():
+        model = job['cfg'].model
+        for key, value in expected.items():
+            part, name = key.split('.')[1:]
+            assert str(model[part][name]) == value, key
+        assert model.backbone.patch_size == 16
+    with pytest.raises(SystemExit, match='ViT-L/14 does not exist .*python '
+                       'tools/download_clip.py ViT-L/14'):
+        tool.main(['naclip', '--clip', 'ViT-L/14', '--data-root', ROOT])
+    with pytest.raises(SystemExit, match='is a CLIP ResNet'):
+        tool.plan_benchmarks(tool.parse_args(['naclip', '--clip',
+                                              rn_clip.jit]))
+    with pytest.raises(SystemExit):
+        tool.parse_args(['-h'])
+    assert '--clip FILE' in capsys.readouterr().out
 
 
 def test_pamr_and_protocol_choose_configs_and_published_numbers(tool):
@@ -191,9 +395,10 @@ def test_coco_object_without_its_labels_is_skipped_with_a_hint(
                 np.random.default_rng(0))
     plan = tool.plan_benchmarks(
         tool.parse_args(['naclip', '--data-root', str(tmp_path)]))
-    assert tool.find_data(plan['coco_stuff164k']['cfg']) == (2, '')
-    images, missing = tool.find_data(plan['coco_object']['cfg'])
-    assert images is None
+    images, missing, data = tool.find_data(plan['coco_stuff164k']['cfg'])
+    assert (images, missing, data['images'], data['files']) == (2, '', 2, 4)
+    images, missing, data = tool.find_data(plan['coco_object']['cfg'])
+    assert images is None and data is None
     assert missing.startswith('labels missing, e.g. ')
     assert missing.endswith('_instanceTrainIds.png (make them: '
                             'tools/dataset_converters/coco_object.py)')

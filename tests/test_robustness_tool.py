@@ -242,5 +242,213 @@ def test_small_toy_sweep_is_resumable(robustness, toy_files, tmp_path,
     assert not [f for f in os.listdir(work_dir) if f.endswith('.part')]
 
     # results of other settings are never mixed in
-    with pytest.raises(SystemExit, match='other settings.*cfg_options'):
+    with pytest.raises(SystemExit, match='measured on something else.*'
+                       'cfg_options'):
         robustness.main(argv + ['test_dataloader.dataset.indices=3'])
+
+
+# ------------------------------------------------- what a sweep resumes
+# A stand-in for tools/test.py (its ``main`` returns the metrics): these
+# tests are about which cells a sweep runs, keeps, refuses and writes.
+METRICS = dict(aAcc=90.0, mIoU=50.0, mAcc=60.0)
+
+
+class FakeTestTool:
+    """Records each run's argv; returns :data:`METRICS`."""
+
+    def __init__(self, metrics=METRICS):
+        self.calls, self.metrics = [], dict(metrics)
+
+    def main(self, argv):
+        self.calls.append(list(argv))
+        return dict(self.metrics)
+
+
+@pytest.fixture
+def fake_test_tool(robustness, monkeypatch):
+    tool = FakeTestTool()
+    monkeypatch.setattr(robustness, 'load_test_tool', lambda: tool)
+    return tool
+
+
+@pytest.fixture
+def small_sweep(tmp_path):
+    """A sweep's argv over a 2-image toy dataset and a stand-in CLIP file
+    (nothing is run on them: :class:`FakeTestTool`)."""
+    from denseclip.toy.data import make_toy_dataset
+    data = str(tmp_path / 'data')
+    make_toy_dataset(data, num_train=1, num_val=2, val_size=(32, 40),
+                     train_size=(32, 32), seed=0)
+    clip = tmp_path / 'clip.pt'
+    clip.write_bytes(b'a CLIP file')
+    work_dir = str(tmp_path / 'sweep')
+    argv = [TOY_CONFIG, '--corruptions', 'gaussian_noise', '--severities',
+            '1', '--work-dir', work_dir, '--cfg-options',
+            f'model.pretrained={clip}',
+            f'test_dataloader.dataset.data_root={data}']
+    return argv, work_dir, data, clip
+
+
+def _with_levels(argv, *levels):
+    at = argv.index('--severities')
+    return argv[:at + 1] + [str(l) for l in levels] + argv[at + 2:]
+
+
+def test_a_resumed_sweep_refuses_cells_measured_on_other_data_or_weights(
+        robustness, fake_test_tool, small_sweep):
+    from denseclip.toy.data import make_toy_dataset
+    argv, work_dir, data, clip = small_sweep
+    assert robustness.main(argv)['measured'] == 2
+    results = osp.join(work_dir, 'robustness.json')
+    with open(results) as f:
+        recorded = json.load(f)
+    on = recorded['measured_on']
+    assert on['data']['root'] == data and on['data']['images'] == 2
+    assert on['weights']['model.pretrained']['path'] == str(clip)
+    assert len(on['weights']['model.pretrained']['sha256']) == 64
+    before = open(results).read()
+
+    # the dataset written anew in place (another seed, the same names)
+    make_toy_dataset(data, num_train=1, num_val=2, val_size=(32, 40),
+                     train_size=(32, 32), seed=1)
+    fake_test_tool.calls.clear()
+    with pytest.raises(SystemExit, match=r'robustness.json: its cells were '
+                       r'measured on something else.*data: .* then, .* now'
+                       r'.*mv .*robustness.json .*robustness.json.old'):
+        robustness.main(_with_levels(argv, 1, 2))
+    assert fake_test_tool.calls == [] and open(results).read() == before
+    make_toy_dataset(data, num_train=1, num_val=2, val_size=(32, 40),
+                     train_size=(32, 32), seed=0)
+
+    # other weights under the same name
+    clip.write_bytes(b'another CLIP file')
+    with pytest.raises(SystemExit, match='weights.model.pretrained: '):
+        robustness.main(_with_levels(argv, 1, 2))
+    # the same bytes written again (a new time): the same file, resumed
+    clip.write_bytes(b'a CLIP file')
+    result = robustness.main(_with_levels(argv, 1, 2))
+    assert result['measured'] == 1 and len(fake_test_tool.calls) == 1
+
+
+def test_a_results_file_of_an_earlier_version_is_refused_naming_it(
+        robustness, fake_test_tool, small_sweep):
+    """Format 1 recorded no data or file hashes: its cells cannot be
+    checked, so they are not resumed."""
+    argv, work_dir, _, _ = small_sweep
+    os.makedirs(work_dir)
+    path = osp.join(work_dir, 'robustness.json')
+    with open(path, 'w') as f:
+        json.dump(dict(version=1, settings=dict(config=TOY_CONFIG, tta=False),
+                       cells=dict(clean=dict(metrics=METRICS, seconds=1.0))),
+                  f)
+    with pytest.raises(SystemExit, match=f'{path} was written by an earlier '
+                       'tools/robustness.py, which did not record the data'):
+        robustness.main(argv)
+    assert fake_test_tool.calls == []
+
+
+def test_the_metric_is_checked_before_anything_runs(
+        robustness, fake_test_tool, small_sweep):
+    argv, work_dir, _, _ = small_sweep
+    robustness.main(argv)
+    outputs = {ext: open(osp.join(work_dir, f'robustness.{ext}'), 'rb').read()
+               for ext in ('json', 'md', 'png', 'csv')}
+    fake_test_tool.calls.clear()
+    with pytest.raises(SystemExit, match='--metric mDice: the test_evaluator '
+                       'of .*denseclip_toy.py reports aAcc, mIoU, mAcc; '
+                       'nothing was measured or written.*iou_metrics='
+                       r'\[mIoU,mDice\]'):
+        robustness.main(_with_levels(argv, 1, 2) + ['--metric', 'mDice'])
+    with pytest.raises(SystemExit, match='Did you mean --metric mIoU'):
+        robustness.main(['--metric', 'miou'] + argv)
+    assert fake_test_tool.calls == []
+    assert {ext: open(osp.join(work_dir, f'robustness.{ext}'), 'rb').read()
+            for ext in outputs} == outputs
+    # an evaluator whose names are known only from a run: checked after the
+    # first, before any table is written
+    other = str(osp.join(work_dir, 'other'))
+    argv = argv[:argv.index('--work-dir') + 1] + [other] + argv[
+        argv.index('--work-dir') + 2:] + ['test_evaluator.type=DumpResults',
+                                          'test_evaluator.out_file_path=x.pkl']
+    with pytest.raises(SystemExit, match='--metric mDice: the test run of '
+                       'clean .* reports aAcc, mAcc, mIoU'):
+        robustness.main(argv + ['--metric', 'mDice'])
+    assert len(fake_test_tool.calls) == 1
+    assert sorted(os.listdir(other)) == ['cells', 'robustness.json']
+
+
+def test_outputs_are_replaced_only_by_complete_ones(
+        robustness, fake_test_tool, small_sweep, monkeypatch):
+    argv, work_dir, _, _ = small_sweep
+    robustness.main(argv)
+    names = ('robustness.csv', 'robustness.md', 'robustness.png')
+    before = {n: open(osp.join(work_dir, n), 'rb').read() for n in names}
+
+    def broken_plot(*args, **kwargs):
+        raise RuntimeError('no plot today')
+
+    monkeypatch.setattr(robustness, 'write_plot', broken_plot)
+    with pytest.raises(RuntimeError, match='no plot today'):
+        robustness.main(_with_levels(argv, 1, 2))
+    assert {n: open(osp.join(work_dir, n), 'rb').read()
+            for n in names} == before
+    assert not [f for f in os.listdir(work_dir) if f.endswith('.part')]
+
+
+@pytest.mark.parametrize('missing', ['config', 'checkpoint'])
+def test_a_missing_config_or_checkpoint_is_named_and_leaves_no_work_dir(
+        robustness, fake_test_tool, tmp_path, missing):
+    work_dir = str(tmp_path / 'sweep')
+    config = str(tmp_path / 'nope.py') if missing == 'config' else \
+        TOY_CONFIG
+    argv = [config, str(tmp_path / 'nope.pth'), '--work-dir', work_dir]
+    with pytest.raises(SystemExit, match=f'{missing} .*nope.p.* does not '
+                       'exist'):
+        robustness.main(argv)
+    assert not osp.exists(work_dir) and fake_test_tool.calls == []
+
+
+def test_tta_results_are_kept_beside_those_without(
+        robustness, fake_test_tool, small_sweep, capsys):
+    argv, work_dir, _, _ = small_sweep
+    robustness.main(argv)
+    result = robustness.main(argv + ['--tta'])
+    assert result['measured'] == 2  # not refused, not mixed: its own file
+    assert all('--tta' in call for call in fake_test_tool.calls[2:])
+    assert {'robustness.json', 'robustness_tta.json', 'robustness_tta.md',
+            'robustness_tta.png', 'cells', 'cells_tta'} <= set(
+                os.listdir(work_dir))
+    with open(osp.join(work_dir, 'robustness_tta.json')) as f:
+        assert json.load(f)['measured_on']['tta'] is True
+    assert robustness.main(argv)['measured'] == 0  # each resumes its own
+    with pytest.raises(SystemExit):
+        robustness.parse_args(['-h'])
+    help_text = ' '.join(capsys.readouterr().out.split())
+    assert 'kept apart from the results without it, in ' \
+        'robustness_tta.{json,csv,md,png} and cells_tta/' in help_text
+
+
+def test_what_a_run_logs_before_its_runner_exists_goes_where_it_prints():
+    """mmengine's default logger, made by the sweep while it reads the
+    config and lists the data, keeps the stdout of that moment: a
+    corrupted cell's first line (logged before its runner) went to the
+    sweep's output, not to the cell's console.log."""
+    import contextlib
+    import io
+
+    from mmengine.logging import MMLogger
+
+    from denseclip.utils.console_logging import console_follows_stdout
+    name = f'robustness_console_test_{os.getpid()}'
+    logger = MMLogger.get_instance(name, log_level='INFO')
+    try:
+        console_follows_stdout(name)
+        cell_console = io.StringIO()
+        with contextlib.redirect_stdout(cell_console):
+            logger.info('corruption gaussian_noise, level 2: ...')
+        assert 'corruption gaussian_noise, level 2' in \
+            cell_console.getvalue()
+    finally:
+        for handler in list(logger.handlers):
+            handler.close()
+            logger.removeHandler(handler)

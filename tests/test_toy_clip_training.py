@@ -1,6 +1,7 @@
 """A toy CLIP trained on toy image-caption pairs: the captions, the loss, the
 training, what the trained model has learnt (retrieval), and MaskCLIP on it
 segmenting the toy validation split above chance without any label."""
+import csv
 import math
 import os
 import os.path as osp
@@ -400,9 +401,53 @@ def test_toy_method_table_runs_every_method_with_and_without_pamr(
     assert [line.split(' | ')[0] for line in lines[2:12]] == [
         f'| {m}{suffix}' for suffix in ('', ' + PAMR')
         for m in table_tool.ROWS]
+    # what the numbers were measured on: the CLIP file by its hash, the data
+    # seed's own folder by its file list, in the table's note and the CSV
+    data_root = toy_files.toy_data_root(str(tmp_path / 'toy'), 3)
+    assert data_root.endswith(osp.join('ade_seed3', 'ADEChallengeData2016'))
+    on = out['measured_on']
+    assert on['clip']['path'] == clip and len(on['clip']['sha256']) == 64
+    assert on['data'][3]['root'] == data_root and on['data'][3]['images'] == 4
+    assert lines[-1].startswith(f'Measured on CLIP {clip} (sha256 ')
+    assert f'data seed 3: {data_root} (4 images, 8 files' in lines[-1]
     with open(csv_path) as f:
-        rows = f.read().splitlines()
-    assert rows[0] == 'method,pamr,data_seed,mIoU' and len(rows) == 11
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ['method', 'pamr', 'data_seed', 'mIoU', 'clip',
+                             'clip_sha256', 'data_root', 'data_images',
+                             'data_fingerprint', 'cfg_options']
+    assert len(rows) == 10
+    assert {(r['clip_sha256'], r['data_root'], r['data_fingerprint'])
+            for r in rows} == {(on['clip']['sha256'], data_root,
+                                on['data'][3]['fingerprint'])}
+
+
+def test_the_toy_tables_note_what_they_were_measured_on():
+    clip = dict(path='/w/clip/toy_ViT_trained.pt', sha256='ab' * 32,
+                stat=[1, 2])
+    data = {0: dict(root='/w/ade/ADEChallengeData2016', images=40, files=80,
+                    fingerprint='cd' * 32),
+            1: dict(root='/w/ade_seed1/ADEChallengeData2016', images=40,
+                    files=80, fingerprint='ef' * 32)}
+    method_table = load_tool('toy_method_table')
+    table = method_table.markdown_table(
+        {(m, False, s): 50.0 for m in method_table.ROWS for s in (0, 1)},
+        [0, 1], [False], 0.9, 40,
+        dict(clip=clip, data=data, cfg_options=['model.test_cfg.mode=slide']))
+    assert table.splitlines()[-1] == (
+        'Measured on CLIP /w/clip/toy_ViT_trained.pt (sha256 abababababab); '
+        'data seed 0: /w/ade/ADEChallengeData2016 (40 images, 80 files, '
+        'fingerprint cdcdcdcdcdcd); data seed 1: /w/ade_seed1/'
+        'ADEChallengeData2016 (40 images, 80 files, fingerprint '
+        'efefefefefef); --cfg-options: model.test_cfg.mode=slide.')
+    maskclip_table = load_tool('toy_maskclip_table')
+    note = maskclip_table.measured_on_note(dict(RN=clip, ViT=clip), data)
+    assert note.startswith('Measured on toy RN CLIP /w/clip/toy_ViT_trained'
+                           '.pt (sha256 abababababab); toy ViT CLIP ')
+    assert note.endswith('data seed 1: /w/ade_seed1/ADEChallengeData2016 (40 '
+                         'images, 80 files, fingerprint efefefefefef).')
+    results = {s: {f: {name: 50.0 for name, _, _ in maskclip_table.VARIANTS}
+                   for f in ('RN', 'ViT')} for s in (0, 1)}
+    assert maskclip_table.markdown_table(results, 40, note).endswith(note)
 
 
 def test_toy_vit_configs_read_the_four_heads_of_the_trained_vit(tmp_path):

@@ -85,14 +85,51 @@ def test_trained_toy_clip_is_trained_once_and_reused(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_another_data_seed_writes_another_dataset(shared_toy_files,
-                                                  tmp_path):
+def test_each_data_seed_has_its_own_folder(shared_toy_files, tmp_path):
+    """Another seed's dataset goes to its own folder: the default seed's
+    files (what a resumed sweep measured) are left as they were."""
     work_dir = str(tmp_path / 'toy')
     first = copy_toy_files(shared_toy_files, work_dir)
-    image = osp.join(first.data_root, 'images', 'validation',
-                     'ADE_val_00000001.jpg')
-    before = open(image, 'rb').read()
+    assert first.data_root == toy_files.toy_data_root(work_dir) == osp.join(
+        work_dir, 'ade', 'ADEChallengeData2016')  # the toy configs' path
+    image = osp.join('images', 'validation', 'ADE_val_00000001.jpg')
+    before = {path: os.stat(path).st_mtime_ns
+              for path in (osp.join(first.data_root, image), first.clip_file,
+                           toy_files.toy_manifest_path(work_dir))}
     other = toy_files.prepare_toy_files(work_dir, data_seed=1)
-    assert other.reused is False and other.data_root == first.data_root
-    assert open(image, 'rb').read() != before
+    assert other.reused is False
+    assert other.data_root == toy_files.toy_data_root(work_dir, 1) == \
+        osp.join(work_dir, 'ade_seed1', 'ADEChallengeData2016')
+    assert other.clip_file == first.clip_file
+    assert osp.isfile(toy_files.toy_manifest_path(work_dir, 1))
+    assert {path: os.stat(path).st_mtime_ns for path in before} == before
+    with open(osp.join(first.data_root, image), 'rb') as f, \
+            open(osp.join(other.data_root, image), 'rb') as g:
+        assert f.read() != g.read()
     assert toy_files.prepare_toy_files(work_dir, data_seed=1).reused is True
+    assert toy_files.prepare_toy_files(work_dir).reused is True
+
+
+def test_a_run_stopped_while_writing_the_data_writes_it_again(tmp_path,
+                                                              monkeypatch):
+    """The manifest says the data is there only once it is."""
+    from denseclip.toy import data as toy_data
+    monkeypatch.setitem(toy_files.DATA, 'num_train', 1)
+    monkeypatch.setitem(toy_files.DATA, 'num_val', 1)
+    work_dir = str(tmp_path / 'toy')
+    real = toy_data.make_toy_dataset
+
+    def killed(root, **kwargs):
+        os.makedirs(osp.join(root, 'images', 'training'))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(toy_data, 'make_toy_dataset', killed)
+    with pytest.raises(KeyboardInterrupt):
+        toy_files.prepare_toy_files(work_dir, data_seed=2)
+    monkeypatch.setattr(toy_data, 'make_toy_dataset', real)
+    clip_mtime = os.stat(osp.join(work_dir, 'clip', 'toy_RN.pt')).st_mtime_ns
+    again = toy_files.prepare_toy_files(work_dir, data_seed=2)
+    assert again.reused is False
+    assert len(os.listdir(osp.join(again.data_root, 'images',
+                                   'validation'))) == 1
+    assert os.stat(again.clip_file).st_mtime_ns == clip_mtime  # kept

@@ -2,9 +2,9 @@
 
     python tools/ovss_benchmark.py METHOD [--datasets NAME ...]
                                    [--protocol paper|default]
-                                   [--pamr | --no-pamr] [--data-root DIR]
-                                   [--work-dir DIR] [--verbose]
-                                   [--cfg-options KEY=VALUE ...]
+                                   [--pamr | --no-pamr] [--clip FILE]
+                                   [--data-root DIR] [--work-dir DIR]
+                                   [--verbose] [--cfg-options KEY=VALUE ...]
 
 METHOD is ``maskclip``, ``sclip``, ``clearclip`` or ``naclip``; the configs
 are ``configs/ovss/METHOD/METHOD_vit-b16_<benchmark>.py`` (the method's
@@ -13,29 +13,37 @@ published settings, ``--protocol paper``, the default) or, with
 (``..._<benchmark>_default.py`` where it differs from the paper's settings;
 docs/ovss.md). ``--pamr`` / ``--no-pamr`` turn PAMR (10 iterations,
 dilations 8 and 16) on or off on every benchmark; without either, each config
-decides (NACLIP's published settings have it on).
+decides (NACLIP's published settings have it on). The configs read
+``pretrained/ViT-B-16.pt``; ``--clip FILE`` (a path, or an OpenAI name such
+as ``ViT-L/14``, looked up in ``pretrained/``) gives another CLIP ViT: the
+image tower's shape is read from the file. The CLIP file is checked once,
+before anything runs.
 
 Each benchmark whose data is found under ``--data-root`` (default ``data``,
-the configs' layout: ``data/VOCdevkit/VOC2012`` ...) is tested through
-``tools/test.py``'s own ``main`` in this process, without a checkpoint (the
-model reads its CLIP file); a benchmark without data is skipped with a line
-saying what is missing. After each one the results go to
-``WORK_DIR/results.json`` and the table to ``WORK_DIR/results.md`` and
-``results.csv`` (all written atomically), with the published mIoU beside
-ours: run again, it skips the benchmarks already measured with the same
-settings (a changed config or option measures again). Run it from the
-repository root (the configs name ``pretrained/ViT-B-16.pt`` and the class
-name files relative to it). The runs' logs go to
-``WORK_DIR/runs/<benchmark>/``; their progress lines are echoed here.
+the configs' layout: ``data/VOCdevkit/VOC2012`` ...; a folder that does not
+exist is an error, and so is one where no benchmark asked for is found) is
+tested through ``tools/test.py``'s own ``main`` in this process, without a
+checkpoint (the model reads its CLIP file); a benchmark without data is
+skipped with a line saying what is missing. After each one the results go
+to ``WORK_DIR/results.json`` and the table to ``WORK_DIR/results.md`` and
+``results.csv`` (all written atomically), the CLIP and the options in its
+title, the published mIoU beside ours and the average of what was measured
+beside the published one. ``results.json`` records what each benchmark was
+measured on (the resolved config, the CLIP file by its SHA-256, the data
+root and a fingerprint of each benchmark's file list, the options): run
+again, it skips the benchmarks already measured on the same, and refuses,
+naming what differs, a work dir measured on anything else (so the table
+never averages two settings). Run it from the repository root (the configs
+name ``pretrained/ViT-B-16.pt`` and the class name files relative to it).
+The runs' logs go to ``WORK_DIR/runs/<benchmark>/``; their progress lines are
+echoed here.
 """
 import argparse
 import contextlib
 import csv
 import gc
-import hashlib
 import io
 import itertools
-import json
 import numbers
 import os
 import os.path as osp
@@ -50,8 +58,14 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)  # run from a checkout without an install too
 from denseclip.utils.atomic_files import (write_json_atomic,  # noqa: E402
                                           write_text_atomic)
+from denseclip.utils.console_logging import \
+    console_follows_stdout  # noqa: E402
+from denseclip.utils.measured_on import (config_sha256,  # noqa: E402
+                                         dataset_files, file_record,
+                                         fingerprint_files, weight_files)
 from denseclip.utils.results_file import (  # noqa: E402
-    ResultsFileError, load_results as load_results_file)
+    ResultsFileError, load_results as load_results_file, refuse_mix,
+    start_afresh)
 
 METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip')
 METHOD_NAMES = dict(maskclip='MaskCLIP', sclip='SCLIP', clearclip='ClearCLIP',
@@ -81,7 +95,10 @@ PUBLISHED: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
 }
 PAMR_ON = dict(type='PAMR', num_iter=10, dilations=(8, 16))
 RESULTS = 'results'
+TOOL = 'ovss_benchmark'
 METRIC = 'mIoU'
+# where the configs read their CLIP file
+CLIP_KEYS = ('model.backbone.pretrained', 'model.decode_head.clip_pretrained')
 # unique experiment / visualizer names for the runs of this process: mmengine
 # keeps its logger, visualizer and message hub as global instances by name
 _RUN_IDS = itertools.count()
@@ -109,11 +126,19 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='PAMR (10 iterations, dilations 8 and 16) on / off on every '
         'benchmark (default: as each config says)')
     parser.add_argument(
+        '--clip', metavar='FILE',
+        help='CLIP ViT file for every benchmark, instead of the configs\' '
+        'pretrained/ViT-B-16.pt: a path, or an OpenAI name (ViT-L/14: '
+        'pretrained/ViT-L-14.pt); its image tower\'s shape (width, layers, '
+        'heads, patch, resolution, embedding) is read from the file')
+    parser.add_argument(
         '--data-root', default='data',
-        help='the folder the configs call data/ (default: data)')
+        help='the folder the configs call data/ (default: data); it must '
+        'exist')
     parser.add_argument(
         '--work-dir', help='results and the runs\' work dirs (default: '
-        'work_dirs/ovss_benchmark/METHOD_PROTOCOL[_pamr|_no-pamr])')
+        'work_dirs/ovss_benchmark/METHOD_PROTOCOL[_pamr|_no-pamr]'
+        '[_<CLIP file name>])')
     parser.add_argument('--verbose', action='store_true',
                         help='print the test runs\' whole logs too')
     parser.add_argument('--cfg-options', nargs='+', default=[],
@@ -131,8 +156,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                 f'--cfg-options takes KEY=VALUE pairs, got {option!r}')
     if args.work_dir is None:
         pamr = {None: '', True: '_pamr', False: '_no-pamr'}[args.pamr]
+        clip = ''
+        if args.clip:  # a file's name, or an OpenAI name (ViT-L/14)
+            clip = '_' + (
+                osp.splitext(osp.basename(args.clip))[0]
+                if osp.exists(args.clip) or osp.splitext(args.clip)[1] in (
+                    '.pt', '.pth', '.bin', '.safetensors') else
+                args.clip.replace('/', '-').replace('@', '-'))
         args.work_dir = osp.join('work_dirs', 'ovss_benchmark',
-                                 f'{args.method}_{args.protocol}{pamr}')
+                                 f'{args.method}_{args.protocol}{pamr}{clip}')
     return args
 
 
@@ -148,10 +180,46 @@ def config_path(method: str, benchmark: str, protocol: str) -> str:
     return paper
 
 
-def run_options(args: argparse.Namespace, data_root: str) -> List[str]:
-    """``--cfg-options`` for ``tools/test.py``: the data root, PAMR, then
-    the user's options (which win)."""
-    options = [f'test_dataloader.dataset.data_root={data_root}']
+def find_clip(name_or_path: str) -> str:
+    """The CLIP file ``--clip`` names (a path, or an OpenAI name looked up
+    in ``pretrained/``); an error saying how to get it otherwise."""
+    from denseclip.clip_files import find_clip_file
+    try:
+        return find_clip_file(name_or_path)
+    except FileNotFoundError as err:
+        raise SystemExit(f'[ovss] --clip: {err}') from err
+
+
+def clip_options(path: str) -> List[str]:
+    """``--cfg-options`` that point every config at the CLIP ViT file
+    ``path``, with the image tower's shape read from the file (the text
+    tower's is read from it by the head)."""
+    from denseclip.clip_io import CLIPCheckpointError, load_clip_checkpoint
+    from denseclip.models.clip_arch import clip_visual_cfg
+    try:
+        tower = clip_visual_cfg(load_clip_checkpoint(path), path)
+    except CLIPCheckpointError as err:
+        raise SystemExit(f'[ovss] --clip: {err}') from err
+    if tower['type'] != 'CLIPVisionTransformer':
+        raise SystemExit(
+            f'[ovss] --clip {path} is a CLIP ResNet: the training-free '
+            'methods change the last attention block of a CLIP ViT (e.g. '
+            'ViT-B-16.pt)')
+    return [f'model.backbone.{key}={tower[key]}' for key in (
+        'input_resolution', 'patch_size', 'width', 'layers', 'heads',
+        'output_dim')] + [
+        f'model.backbone.pretrained={path}',
+        f'model.decode_head.in_channels={tower["width"]}',
+        f'model.decode_head.text_channels={tower["output_dim"]}',
+        f'model.decode_head.clip_pretrained={path}']
+
+
+def run_options(args: argparse.Namespace, data_root: str,
+                clip: Sequence[str] = ()) -> List[str]:
+    """``--cfg-options`` for ``tools/test.py``: the data root, the CLIP
+    file (``clip``: :func:`clip_options`), PAMR, then the user's options
+    (which win)."""
+    options = [f'test_dataloader.dataset.data_root={data_root}'] + list(clip)
     if args.pamr is True:
         options += ['model.pamr._delete_=True'] + [
             f'model.pamr.{k}={v}'.replace(' ', '')
@@ -181,8 +249,7 @@ def moved_data_root(root: str, data_root: str) -> str:
 
 def settings_key(cfg) -> str:
     """What a measurement depends on: the whole resolved config."""
-    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return config_sha256(cfg)
 
 
 def pamr_on(cfg) -> bool:
@@ -190,24 +257,26 @@ def pamr_on(cfg) -> bool:
 
 
 # ------------------------------------------------------------------- data
-def find_data(cfg) -> Tuple[Optional[int], str]:
-    """``(number of test images, '')`` when the benchmark's data is there,
-    else ``(None, what is missing)``."""
+def find_data(cfg) -> Tuple[Optional[int], str, Optional[Dict]]:
+    """``(number of test images, '', data record)`` when the benchmark's
+    data is there (the record: its root, images and the fingerprint of its
+    file list), else ``(None, what is missing, None)``."""
     dataset_cfg = cfg.test_dataloader.dataset
     root = dataset_cfg.data_root
     if not osp.isdir(root):
-        return None, f'no folder {root}'
+        return None, f'no folder {root}', None
     prefix = dataset_cfg.get('data_prefix') or {}
     for key in ('img_path', 'seg_map_path'):
         folder = osp.join(root, prefix.get(key, ''))
         if not osp.isdir(folder):
-            return None, f'no folder {folder}'
+            return None, f'no folder {folder}', None
     ann_file = dataset_cfg.get('ann_file') or ''
+    ann_path = ''
     if ann_file:
         ann_path = ann_file if osp.isabs(ann_file) else osp.join(
             root, ann_file)
         if not osp.isfile(ann_path):
-            return None, f'no file {ann_path}'
+            return None, f'no file {ann_path}', None
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
 
@@ -215,13 +284,15 @@ def find_data(cfg) -> Tuple[Optional[int], str]:
     init_default_scope('mmseg')
     dataset = DATASETS.build(dict(dataset_cfg, pipeline=[]))
     if len(dataset) == 0:
-        return None, f'no images listed under {root}'
+        return None, f'no images listed under {root}', None
     labels = dataset.get_data_info(0).get('seg_map_path')
     if labels and not osp.isfile(labels):
         hint = (' (make them: tools/dataset_converters/coco_object.py)'
                 if 'COCOObject' in str(dataset_cfg.type) else '')
-        return None, f'labels missing, e.g. {labels}{hint}'
-    return len(dataset), ''
+        return None, f'labels missing, e.g. {labels}{hint}', None
+    files = dataset_files(dataset) + ([ann_path] if ann_path else [])
+    record = dict(fingerprint_files(root, files), images=len(dataset))
+    return len(dataset), '', record
 
 
 # ------------------------------------------------------------------- runs
@@ -310,17 +381,95 @@ def device_name() -> str:
 
 
 # ---------------------------------------------------------- results file
-def run_settings(args: argparse.Namespace) -> Dict:
-    return dict(method=args.method, protocol=args.protocol, pamr=args.pamr)
+def clip_files(plan: Dict[str, Dict],
+               benchmarks: Sequence[str] = BENCHMARKS) -> Dict[str, List[str]]:
+    """``{CLIP file: the config keys that name it}`` over the benchmarks'
+    configs."""
+    found: Dict[str, set] = {}
+    for benchmark in benchmarks:
+        for key, path in weight_files(plan[benchmark]['cfg'].model).items():
+            found.setdefault(path, set()).add(key)
+    return {path: sorted(keys) for path, keys in sorted(found.items())}
 
 
-def load_results(path: str, settings: Dict) -> Dict:
-    """The cells recorded in ``path`` for these ``settings`` (none when
-    there is no file); stops on another tool's file or other settings."""
+def check_clip_files(args: argparse.Namespace,
+                     plan: Dict[str, Dict]) -> None:
+    """Every CLIP file the benchmarks asked for read, checked once before
+    anything runs: one error naming a missing or unreadable file."""
+    from denseclip.clip_files import UnknownModelError, resolve_name
+    from denseclip.clip_io import CLIPCheckpointError, load_clip_checkpoint
+    for path, keys in clip_files(plan, args.datasets).items():
+        where = (f'{", ".join(keys)} of configs/ovss/{args.method}/'
+                 f'{args.method}_vit-b16_*.py')
+        if not osp.isfile(path):
+            try:
+                name = resolve_name(path)
+                get = (f'download it (python tools/download_clip.py {name}; '
+                       'pretrained/README.md lists the files) or give ')
+            except UnknownModelError:
+                get = 'give '
+            raise SystemExit(
+                f'[ovss] CLIP file {path} does not exist ({where}): {get}'
+                'one with --clip FILE; nothing was run')
+        try:
+            load_clip_checkpoint(path)
+        except CLIPCheckpointError as err:
+            raise SystemExit(f'[ovss] {err} ({where}); nothing was run')
+
+
+def measured_on(args: argparse.Namespace, plan: Dict[str, Dict],
+                known: Optional[Dict]) -> Dict:
+    """What every benchmark of the work dir is measured on, besides each
+    one's config and data (recorded in its cell): a results file measured
+    on anything else is not resumed."""
+    known_clip = (known or {}).get('clip') or {}
+    return dict(
+        method=args.method, protocol=args.protocol, pamr=args.pamr,
+        clip={path: file_record(path, known_clip.get(path))
+              for path in clip_files(plan)},
+        data_root=osp.abspath(args.data_root),
+        cfg_options=list(args.cfg_options))
+
+
+def load_results(path: str, args: argparse.Namespace,
+                 plan: Dict[str, Dict]) -> Dict:
+    """The cells recorded in ``path`` (none when there is no file); stops
+    on another tool's file, an older format, or cells measured on something
+    else."""
     try:
-        return load_results_file(path, settings, 'ovss_benchmark')
+        return load_results_file(path, TOOL,
+                                 lambda known: measured_on(args, plan, known))
     except ResultsFileError as err:
-        raise SystemExit(str(err))
+        raise SystemExit(f'[ovss] {err}') from err
+
+
+def check_cells(path: str, cells: Dict, plan: Dict[str, Dict],
+                data: Dict[str, Tuple]) -> Dict[str, str]:
+    """Each recorded cell measured with the config and on the data this run
+    has (else an error naming the benchmark and what differs); returns a
+    note for those whose data is not found now (kept as measured)."""
+    notes = {}
+    for benchmark, cell in cells.items():
+        if benchmark not in plan:
+            raise SystemExit(f'[ovss] {path} holds a cell {benchmark!r}, '
+                             f'not one of {", ".join(BENCHMARKS)}; '
+                             f'{start_afresh(path)}')
+        record = data[benchmark][2]
+        if record is None:
+            notes[benchmark] = 'measured earlier (data not found now)'
+        recorded = dict(config=cell.get('config'),
+                        config_sha256=cell.get('settings'),
+                        data=cell.get('data'))
+        current = dict(config=plan[benchmark]['config'],
+                       config_sha256=plan[benchmark]['settings'],
+                       data=record if record is not None else
+                       cell.get('data'))
+        try:
+            refuse_mix(path, recorded, current,
+                       f'its {benchmark} cell was')
+        except ResultsFileError as err:
+            raise SystemExit(f'[ovss] {err}') from err
+    return notes
 
 
 # ---------------------------------------------------------------- outputs
@@ -337,12 +486,26 @@ def _mean(values: Sequence[float]) -> Optional[float]:
     return sum(values) / len(values) if values else None
 
 
+def _average_row(label: str, ours: Sequence[float],
+                 theirs: Optional[Sequence[float]]) -> Dict:
+    mean_ours = _mean(ours)
+    mean_theirs = _mean(theirs) if theirs else None
+    return dict(
+        benchmark=label, config='', pamr='', images='', ours=mean_ours,
+        published=mean_theirs,
+        difference=(None if None in (mean_ours, mean_theirs) else
+                    mean_ours - mean_theirs),
+        seconds=None, device='', status='')
+
+
 def table_rows(method: str, cells: Dict, plan: Dict[str, Dict],
                notes: Dict[str, str]) -> List[Dict]:
     """One row per benchmark (the published numbers for the row's PAMR
     setting: the measured run's, else the planned one's), then the average
-    over the benchmarks measured."""
-    rows, ours, theirs = [], [], []
+    over the benchmarks measured (the published one over the same, when
+    each has one) and, when only some have published numbers, the average
+    over those."""
+    rows, pairs = [], []
     for index, benchmark in enumerate(BENCHMARKS):
         cell = cells.get(benchmark)
         info = cell if cell is not None else plan[benchmark]
@@ -358,22 +521,54 @@ def table_rows(method: str, cells: Dict, plan: Dict[str, Dict],
             row.update(images=cell['images'], ours=value,
                        seconds=cell['seconds'], device=cell['device'],
                        status=notes.get(benchmark, 'measured earlier'))
-            if value is not None and row['published'] is not None:
-                row['difference'] = value - row['published']
-                ours.append(value)
-                theirs.append(row['published'])
+            if value is not None:
+                pairs.append((value, row['published']))
+                if row['published'] is not None:
+                    row['difference'] = value - row['published']
         rows.append(row)
-    mean_ours, mean_theirs = _mean(ours), _mean(theirs)
-    rows.append(dict(
-        benchmark=f'average ({len(ours)} of {len(BENCHMARKS)})', config='',
-        pamr='', images='', ours=mean_ours, published=mean_theirs,
-        difference=(None if mean_ours is None else mean_ours - mean_theirs),
-        seconds=None, device='', status=''))
+    ours = [v for v, _ in pairs]
+    theirs = [p for _, p in pairs if p is not None]
+    rows.append(_average_row(
+        f'average ({len(ours)} of {len(BENCHMARKS)})', ours,
+        theirs if len(theirs) == len(ours) else None))
+    if 0 < len(theirs) < len(ours):
+        rows.append(_average_row(
+            f'average with published ({len(theirs)} of {len(BENCHMARKS)})',
+            [v for v, p in pairs if p is not None], theirs))
     return rows
 
 
+def clip_label(on: Dict) -> str:
+    """The CLIP the benchmarks read: OpenAI's name when the file is one of
+    OpenAI's (by its SHA-256), else the file and its image tower."""
+    from denseclip.clip_files import CLIP_FILES
+    by_sha = {f.sha256: f.name for f in CLIP_FILES.values()}
+    labels = []
+    for path, record in sorted((on.get('clip') or {}).items()):
+        name = by_sha.get(record.get('sha256'))
+        if name:
+            labels.append(f'{name} ({path})')
+            continue
+        try:
+            from denseclip.clip_io import load_clip_checkpoint
+            from denseclip.models.clip_arch import clip_visual_cfg
+            tower = clip_visual_cfg(load_clip_checkpoint(path), path)
+            labels.append(
+                f'{path} (ViT, patch {tower["patch_size"]}, width '
+                f'{tower["width"]}, {tower["layers"]} layers, '
+                f'{tower["input_resolution"]} px)')
+        except Exception:  # noqa: BLE001 - a label, not a check
+            labels.append(path)
+    return ', '.join(labels) or 'no CLIP file'
+
+
+def options_text(args: argparse.Namespace) -> str:
+    return ('`' + ' '.join(args.cfg_options) + '`' if args.cfg_options else
+            'none')
+
+
 def markdown(args: argparse.Namespace, rows: List[Dict], cells: Dict,
-             plan: Dict[str, Dict]) -> str:
+             plan: Dict[str, Dict], on: Optional[Dict] = None) -> str:
     name = METHOD_NAMES[args.method]
     protocol = ('its published settings' if args.protocol == 'paper' else
                 'this project\'s default protocol')
@@ -386,10 +581,13 @@ def markdown(args: argparse.Namespace, rows: List[Dict], cells: Dict,
                for s in sorted(states) if s in published]
     sources += [f'none {"with" if s else "without"} PAMR'
                 for s in sorted(states) if s not in published]
-    lines = [f'# {name} (ViT-B/16) on the open-vocabulary benchmarks',
-             '', f'{protocol.capitalize()}, {pamr}; {METRIC} (%). '
-             f'Published: {"; ".join(sources)}. The average row is over the '
-             'benchmarks measured (both columns over the same ones).', '',
+    clip = clip_label(on) if on else 'the configs\' CLIP file'
+    lines = [f'# {name} on the open-vocabulary benchmarks, CLIP {clip}',
+             '', f'{protocol.capitalize()}, {pamr}; --cfg-options: '
+             f'{options_text(args)}; {METRIC} (%). Published (ViT-B/16): '
+             f'{"; ".join(sources)}. The average row is over the '
+             'benchmarks measured, its published column over the same ones '
+             '(when each has a published number).', '',
              '| benchmark | ours | published | ours - published | PAMR | '
              'images | config | status |',
              '|---|---|---|---|---|---|---|---|']
@@ -409,21 +607,27 @@ def write_outputs(args: argparse.Namespace, results: Dict,
                   plan: Dict[str, Dict],
                   notes: Dict[str, str]) -> Dict[str, str]:
     cells = results['cells']
+    on = results['measured_on']
     rows = table_rows(args.method, cells, plan, notes)
     paths = {ext: osp.join(args.work_dir, f'{RESULTS}.{ext}')
              for ext in ('md', 'csv')}
-    write_text_atomic(paths['md'], markdown(args, rows, cells, plan))
+    write_text_atomic(paths['md'], markdown(args, rows, cells, plan, on))
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
     columns = ['benchmark', 'ours', 'published', 'difference', 'pamr',
                'images', 'seconds', 'device', 'config', 'status']
-    writer.writerow([f'{METRIC}_{c}' if c in ('ours', 'published') else c
-                     for c in columns])
+    header = [f'{METRIC}_{c}' if c in ('ours', 'published') else c
+              for c in columns]
+    writer.writerow(header + ['clip', 'clip_sha256', 'cfg_options'])
+    clip = on.get('clip') or {}
+    clip_paths = ' '.join(clip)
+    clip_shas = ' '.join(str(r.get('sha256')) for r in clip.values())
     for row in rows:
         writer.writerow([
             ('' if row[c] is None else
              round(row[c], 4) if isinstance(row[c], float) else row[c])
-            for c in columns])
+            for c in columns] + [clip_paths, clip_shas,
+                                 ' '.join(args.cfg_options)])
     write_text_atomic(paths['csv'], buf.getvalue())
     return paths
 
@@ -433,12 +637,13 @@ def plan_benchmarks(args: argparse.Namespace) -> Dict[str, Dict]:
     """Each benchmark's config (path, options, the config as it will run,
     its settings key, PAMR on or off)."""
     from mmengine.config import Config
+    clip = clip_options(find_clip(args.clip)) if args.clip else []
     plan = {}
     for benchmark in BENCHMARKS:
         path = config_path(args.method, benchmark, args.protocol)
         cfg = Config.fromfile(path)
         options = run_options(args, moved_data_root(
-            cfg.test_dataloader.dataset.data_root, args.data_root))
+            cfg.test_dataloader.dataset.data_root, args.data_root), clip)
         cfg = merge_options(cfg, options)
         plan[benchmark] = dict(path=path, config=osp.relpath(path, REPO),
                                options=options, cfg=cfg,
@@ -451,42 +656,57 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     measurement), the table's ``rows``, ``paths``, ``measured`` (how many
     this run) and ``failed`` (their names)."""
     args = parse_args(argv)
-    os.makedirs(args.work_dir, exist_ok=True)
-    results_path = osp.join(args.work_dir, f'{RESULTS}.json')
-    results = load_results(results_path, run_settings(args))
-    write_json_atomic(results_path, results)  # the work dir is this run's
-    cells = results['cells']
+    if not osp.isdir(args.data_root):
+        raise SystemExit(
+            f'[ovss] --data-root {args.data_root}: no such folder (the '
+            'benchmarks\' data goes under it as under data/: docs/ovss.md, '
+            '"The 8 benchmarks"); nothing was run')
+    if args.clip:
+        args.clip = find_clip(args.clip)
     plan = plan_benchmarks(args)
-    notes: Dict[str, str] = {}
+    check_clip_files(args, plan)
+    results_path = osp.join(args.work_dir, f'{RESULTS}.json')
+    results = load_results(results_path, args, plan)
+    cells = results['cells']
+    data = {b: find_data(plan[b]['cfg'])
+            for b in BENCHMARKS if b in args.datasets or b in cells}
+    notes = check_cells(results_path, cells, plan, data)
+    if not any(data[b][0] for b in args.datasets) and not any(
+            b in cells for b in args.datasets):
+        raise SystemExit(
+            f'[ovss] no data of {", ".join(args.datasets)} under '
+            f'{args.data_root}: ' + '; '.join(
+                f'{b}: {data[b][1]}' for b in args.datasets) +
+            '; nothing was run')
+    write_json_atomic(results_path, results)  # the work dir is this run's
     failed: List[str] = []
     test_tool = None
     start, measured = time.time(), 0
     log(f'{METHOD_NAMES[args.method]}, {args.protocol} settings: '
         f'{len(args.datasets)} benchmark(s), data under {args.data_root}, '
-        f'results in {args.work_dir}')
+        f'CLIP {", ".join(results["measured_on"]["clip"])}, '
+        f'--cfg-options {options_text(args)}, results in {args.work_dir}')
     for index, benchmark in enumerate(args.datasets, 1):
         head = f'{index}/{len(args.datasets)} {benchmark}'
         job = plan[benchmark]
         cell = cells.get(benchmark)
-        if cell is not None and cell['settings'] == job['settings']:
-            notes[benchmark] = 'measured earlier'
+        if cell is not None:
+            notes.setdefault(benchmark, 'measured earlier')
             log(f'{head}: {METRIC} {_fmt(cell["metrics"].get(METRIC))} '
                 '(measured earlier, skipped)')
             continue
-        images, missing = find_data(job['cfg'])
+        images, missing, record = data[benchmark]
         if images is None:
             notes[benchmark] = f'skipped: {missing}'
             log(f'{head}: skipped, {missing}')
             continue
-        if cell is not None:
-            log(f'{head}: {job["config"]} or its options changed since it '
-                'was measured: measuring again')
         log(f'{head}: {images} images, {job["config"]}, PAMR '
             f'{"on" if job["pamr"] else "off"}: testing ...')
         if test_tool is None:
             test_tool = load_test_tool()
         t = time.time()
         run_dir = osp.join(args.work_dir, 'runs', benchmark)
+        console_follows_stdout()  # what the run logs goes where it prints
         try:
             metrics = run_benchmark(test_tool, job['path'], job['options'],
                                     run_dir, benchmark, args.verbose)
@@ -507,7 +727,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             metrics=metrics, seconds=round(time.time() - t, 1),
             images=images, config=job['config'], pamr=job['pamr'],
             settings=job['settings'], device=device_name(),
-            options=job['options'])
+            options=job['options'], data=record)
         notes[benchmark] = 'measured'
         write_json_atomic(results_path, results)
         write_outputs(args, results, plan, notes)  # the table as it grows
@@ -525,7 +745,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     log(f'{measured} measured, {len(failed)} failed, '
         f'{len(args.datasets) - measured - len(failed)} skipped or measured '
         f'earlier, {time.time() - start:.0f} s')
-    print(markdown(args, rows, cells, plan), flush=True)
+    print(markdown(args, rows, cells, plan, results['measured_on']),
+          flush=True)
     log('wrote ' + ', '.join([results_path] + list(paths.values())))
     return dict(results, rows=rows, paths=paths, measured=measured,
                 failed=failed)

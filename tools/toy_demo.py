@@ -25,7 +25,9 @@
 
 ``--fast`` trains 4 iterations, and a trained toy CLIP for 4 small steps only
 (for tests: it checks the plumbing, not the score). ``--data-seed`` generates
-the toy dataset from another seed (the toy CLIP stays). The configs' paths are
+the toy dataset from another seed, in its own folder (``WORK_DIR/ade_seed<N>``;
+the toy CLIP stays): the default seed's data, which the toy configs name, is
+never rewritten by another seed's run. The configs' paths are
 pointed at ``WORK_DIR`` with ``--cfg-options``; nothing else about the config
 is changed.
 """
@@ -78,8 +80,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'denseclip_toy.py)')
     parser.add_argument('--data-seed', type=int, default=DATA['seed'],
                         help='seed of the toy dataset (default: '
-                        f'{DATA["seed"]}); another seed writes another '
-                        'dataset in WORK_DIR, the toy CLIP is kept')
+                        f'{DATA["seed"]}, in WORK_DIR/ade); another seed '
+                        'has its own folder, WORK_DIR/ade_seed<N>; the toy '
+                        'CLIP is the same')
     parser.add_argument('--verbose', action='store_true',
                         help='print the full train/test logs')
     args = parser.parse_args(argv)

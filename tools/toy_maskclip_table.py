@@ -10,8 +10,10 @@ key smoothing (``ks_thresh=1.0``), prompt denoising (``pd_thresh=0.5``) and
 both, each through mmengine's test loop on the toy validation split; then
 MaskCLIP+ (``configs/toy/maskclip_plus_toy.py``) trained on its MaskCLIP
 teacher's pseudo labels and tested, through ``tools/toy_demo.py``. The toy
-files are written or reused as ``tools/toy_demo.py`` does. Prints one
-markdown table (mIoU) and returns the numbers.
+files are written or reused as ``tools/toy_demo.py`` does (each data seed in
+its own folder). Prints one markdown table (mIoU), with a note of what it was
+measured on (the toy CLIP files by their SHA-256, each seed's data root and
+the fingerprint of its file list), and returns the numbers.
 """
 import argparse
 import contextlib
@@ -68,9 +70,20 @@ def test_maskclip(config: str, clip_file: str, data_root: str,
     return metrics['mIoU']
 
 
+def measured_on_note(clips: Dict[str, Dict], data: Dict[int, Dict]) -> str:
+    """A line naming the toy CLIP files and each seed's data."""
+    from denseclip.utils.measured_on import describe
+    return 'Measured on ' + '; '.join(
+        [f'toy {family} CLIP {describe(record)}'
+         for family, record in clips.items()] +
+        [f'data seed {seed}: {describe(record)}'
+         for seed, record in data.items()]) + '.'
+
+
 def markdown_table(results: Dict[int, Dict[str, Dict[str, float]]],
-                   num_val: int) -> str:
-    """One row per toy CLIP and data seed; MaskCLIP+ beside its teacher."""
+                   num_val: int, note: str = '') -> str:
+    """One row per toy CLIP and data seed; MaskCLIP+ beside its teacher;
+    under it ``note`` (what it was measured on)."""
     seeds = sorted(results)
     lines = ['| toy CLIP | data seed | ' +
              ' | '.join(name for name, _, _ in VARIANTS) +
@@ -85,6 +98,8 @@ def markdown_table(results: Dict[int, Dict[str, Dict[str, float]]],
                          f' | {"–" if plus is None else f"{plus:.1f}"} |')
     lines.append(f'\nmIoU (%) on the {num_val} toy validation images of each '
                  'seed; chance is about 20.')
+    if note:
+        lines.append(note)
     return '\n'.join(lines)
 
 
@@ -95,12 +110,22 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     register_all_modules(init_default_scope=False)
     start = time.time()
     work_dir = osp.abspath(args.work_dir)
+    from mmengine.config import Config
+
+    from denseclip.utils.measured_on import dataset_record, file_record
     results: Dict[int, Dict[str, Dict[str, float]]] = {}
+    clips: Dict[str, Dict] = {}
+    data: Dict[int, Dict] = {}
     for seed in args.data_seeds:
         files = toy_demo.prepare_toy_files(work_dir, seed)
+        dataset = Config.fromfile(MASKCLIP_CONFIGS['RN']).test_dataloader
+        data[seed] = dataset_record(
+            dict(dataset.dataset, data_root=files.data_root),
+            f'the toy data under {files.data_root}')
         results[seed] = {}
         for family, config in MASKCLIP_CONFIGS.items():
             trained = toy_demo.prepare_trained_clip(work_dir, family)
+            clips[family] = file_record(trained.clip_file)
             row = results[seed][family] = {}
             for name, ks, pd in VARIANTS:
                 t = time.time()
@@ -120,7 +145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             print(f'seed {seed}  MaskCLIP+ (student of MaskCLIP RN) mIoU '
                   f'{plus["metrics"]["mIoU"]:5.1f}  ({plus["wall_s"]:.0f} s)',
                   flush=True)
-    table = markdown_table(results, toy_demo.DATA['num_val'])
+    table = markdown_table(results, toy_demo.DATA['num_val'],
+                           measured_on_note(clips, data))
     print('\n' + table)
     print(f'\nwall time {time.time() - start:.0f} s')
     return results

@@ -14,7 +14,10 @@ method's settings differ; and MaskCLIP without the residual and the FFN, as
 ClearCLIP's code runs it) through mmengine's test loop on the validation
 split, without and with PAMR (when the training-free segmentor has it).
 Prints one markdown table (mIoU per method and data seed, and the CLIP's
-caption retrieval), optionally a CSV, and returns the numbers.
+caption retrieval), optionally a CSV, and returns the numbers. Both record
+what the numbers were measured on: the CLIP file (path, SHA-256), each data
+seed's dataset (its own folder, ``WORK_DIR/ade`` or ``ade_seed<N>``: root,
+images and a fingerprint of its file list) and the options.
 ``--cfg-options`` applies to every config (another test scale, slide
 inference, ...).
 """
@@ -100,10 +103,32 @@ def test_method(config: str, clip_file: str, data_root: str, work_dir: str,
         return Runner.from_cfg(cfg).test()
 
 
+def data_record(data_root: str) -> Dict:
+    """Root, images and file-list fingerprint of the toy validation split
+    the methods are tested on."""
+    from mmengine.config import Config
+
+    from denseclip.utils.measured_on import dataset_record
+    dataset = Config.fromfile(CONFIGS['MaskCLIP']).test_dataloader.dataset
+    return dataset_record(dict(dataset, data_root=data_root),
+                          f'the toy data under {data_root}')
+
+
+def measured_on_note(measured_on: Dict) -> str:
+    """A line naming the CLIP file, each seed's data and the options."""
+    from denseclip.utils.measured_on import describe
+    data = '; '.join(f'data seed {seed}: {describe(record)}'
+                     for seed, record in measured_on['data'].items())
+    options = ' '.join(measured_on['cfg_options']) or 'none'
+    return (f'Measured on CLIP {describe(measured_on["clip"])}; {data}; '
+            f'--cfg-options: {options}.')
+
+
 def markdown_table(results: Dict[tuple, float], seeds: Sequence[int],
                    pamr_rows: Sequence[bool], retrieval: float,
-                   num_val: int) -> str:
-    """One row per method (and per method + PAMR), one column per seed."""
+                   num_val: int, measured_on: Optional[Dict] = None) -> str:
+    """One row per method (and per method + PAMR), one column per seed;
+    under it, what they were measured on."""
     lines = ['| method | ' + ' | '.join(f'data seed {s}' for s in seeds) +
              ' | mean |', '|---|' + '---|' * (len(seeds) + 1)]
     for pamr in pamr_rows:
@@ -116,16 +141,28 @@ def markdown_table(results: Dict[tuple, float], seeds: Sequence[int],
                  'seed (5 classes, chance about 20); the toy ViT CLIP matches '
                  f'held-out images to their captions at {retrieval:.1%} '
                  '(chance 6%).')
+    if measured_on:
+        lines.append(measured_on_note(measured_on))
     return '\n'.join(lines)
 
 
-def write_csv(path: str, results: Dict[tuple, float]) -> None:
+def write_csv(path: str, results: Dict[tuple, float],
+              measured_on: Dict) -> None:
+    """One row per number, with the CLIP file, the data and the options it
+    was measured on."""
     from denseclip.utils.atomic_files import atomic_path
+    clip = measured_on['clip']
+    options = ' '.join(measured_on['cfg_options'])
     with atomic_path(path) as tmp, open(tmp, 'w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow(['method', 'pamr', 'data_seed', 'mIoU'])
+        writer.writerow(['method', 'pamr', 'data_seed', 'mIoU', 'clip',
+                         'clip_sha256', 'data_root', 'data_images',
+                         'data_fingerprint', 'cfg_options'])
         for (method, pamr, seed), miou in sorted(results.items()):
-            writer.writerow([method, int(pamr), seed, f'{miou:.2f}'])
+            data = measured_on['data'][seed]
+            writer.writerow([method, int(pamr), seed, f'{miou:.2f}',
+                             clip['path'], clip['sha256'], data['root'],
+                             data['images'], data['fingerprint'], options])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
@@ -156,9 +193,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         model.load_state_dict(load_clip_checkpoint(clip_file))
         retrieval = content_retrieval_accuracy(model)
     print(f'toy ViT CLIP {clip_file}: retrieval {retrieval:.1%}', flush=True)
+    from denseclip.utils.measured_on import file_record
     results: Dict[tuple, float] = {}
+    measured_on = dict(clip=file_record(clip_file), data={},
+                       cfg_options=[f'{k}={v}' for k, v in
+                                    args.cfg_options.items()])
     for seed in args.data_seeds:
         files = prepare_toy_files(work_dir, seed)
+        measured_on['data'][seed] = data_record(files.data_root)
         for pamr in pamr_rows:
             for method in ROWS:
                 t = time.time()
@@ -173,13 +215,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                       f'{metrics["aAcc"]:5.1f}  ({time.time() - t:.0f} s)',
                       flush=True)
     table = markdown_table(results, args.data_seeds, pamr_rows, retrieval,
-                           DATA['num_val'])
+                           DATA['num_val'], measured_on)
     print('\n' + table)
     if args.csv:
-        write_csv(args.csv, results)
+        write_csv(args.csv, results, measured_on)
         print(f'\nwrote {args.csv}')
     print(f'\nwall time {time.time() - start:.0f} s')
-    return dict(results=results, retrieval=retrieval, table=table)
+    return dict(results=results, retrieval=retrieval, table=table,
+                measured_on=measured_on)
 
 
 if __name__ == '__main__':

@@ -1,16 +1,18 @@
 """The toy demo's files: a toy CLIP in OpenAI's format and a toy dataset, written once.
 
 ``prepare_toy_files`` writes a random-weight toy CLIP (DenseCLIP's demo) and
-a toy dataset in ADE20K's layout; ``prepare_trained_clip`` trains a toy CLIP
-on toy image-caption pairs (MaskCLIP's demos). A JSON manifest, written last,
-records what each was made from: the files are reused while it matches and
-written anew otherwise (also after an interrupted run).
+a toy dataset in ADE20K's layout, each data seed in its own folder;
+``prepare_trained_clip`` trains a toy CLIP on toy image-caption pairs
+(MaskCLIP's demos). A JSON manifest, written last, records what each was made
+from: the files are reused while it matches and written anew otherwise (also
+after an interrupted run).
 """
 import json
 import os
 import os.path as osp
 import shutil
 from dataclasses import dataclass
+from typing import Dict, Optional
 
 from ..utils.atomic_files import write_json_atomic
 
@@ -34,49 +36,87 @@ class ToyFiles:
     reused: bool
 
 
-def prepare_toy_files(work_dir: str, data_seed: int = DATA['seed']) -> ToyFiles:
-    """Write (or reuse) the random-weight toy CLIP and the toy dataset.
+def toy_data_root(work_dir: str, data_seed: int = DATA['seed']) -> str:
+    """The toy dataset of ``data_seed``: ``WORK_DIR/ade/ADEChallengeData2016``
+    for the default seed (the toy configs' ``data_root``), and
+    ``WORK_DIR/ade_seed<N>/ADEChallengeData2016`` for another: each seed has
+    its own folder, so that a run on one seed never sees its data rewritten
+    by a run on another."""
+    folder = 'ade' if data_seed == DATA['seed'] else f'ade_seed{data_seed}'
+    return osp.join(work_dir, folder, 'ADEChallengeData2016')
 
-    A dataset folder written by an earlier demo (it holds
-    :data:`DATA_MARKER`) is replaced; any other folder in the way is an error.
+
+def toy_manifest_path(work_dir: str, data_seed: int = DATA['seed']) -> str:
+    """The manifest of the toy files of ``data_seed``:
+    ``WORK_DIR/toy_files.json`` (default seed), ``toy_files_seed<N>.json``."""
+    name = ('toy_files.json' if data_seed == DATA['seed'] else
+            f'toy_files_seed{data_seed}.json')
+    return osp.join(work_dir, name)
+
+
+def _read_json(path: str) -> Optional[Dict]:
+    """The JSON object in ``path``; None when there is none or no JSON."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def prepare_toy_files(work_dir: str, data_seed: int = DATA['seed']) -> ToyFiles:
+    """Write (or reuse) the random-weight toy CLIP and the toy dataset of
+    ``data_seed`` (in its own folder: :func:`toy_data_root`).
+
+    Each is reused while its manifest (``clip/toy_RN.json``;
+    :func:`toy_manifest_path`) records the settings it was written with, and
+    written anew otherwise. A dataset folder written by an earlier demo (it
+    holds :data:`DATA_MARKER`) is replaced; any other folder in the way is
+    an error.
     """
     from .clip_model import DEMO_RESNET, build_openai_clip, write_clip_checkpoint
     from .data import make_toy_dataset
 
     clip_file = osp.join(work_dir, 'clip', 'toy_RN.pt')
-    data_root = osp.join(work_dir, 'ade', 'ADEChallengeData2016')
-    manifest_path = osp.join(work_dir, 'toy_files.json')
+    clip_manifest = osp.splitext(clip_file)[0] + '.json'
+    data_root = toy_data_root(work_dir, data_seed)
+    manifest_path = toy_manifest_path(work_dir, data_seed)
     data = dict(DATA, seed=data_seed)
-    wanted = dict(clip=dict(DEMO_RESNET, vision_layers=list(
-        DEMO_RESNET['vision_layers']), seed=CLIP_SEED, format='torchscript'),
-        data=data)
-    try:
-        with open(manifest_path) as f:
-            reuse = json.load(f) == wanted and osp.isfile(clip_file) and all(
-                osp.isdir(osp.join(data_root, kind, split))
-                for kind in ('images', 'annotations')
-                for split in ('training', 'validation'))
-    except (OSError, ValueError):
-        reuse = False
-    if not reuse:
+    clip = dict(DEMO_RESNET, vision_layers=list(DEMO_RESNET['vision_layers']),
+                seed=CLIP_SEED, format='torchscript')
+    wanted = dict(clip=clip, data=data)
+    # the CLIP file is shared by every seed and has its own manifest: it is
+    # left as it is while it is what is wanted (a results file records its
+    # hash)
+    clip_reused = _read_json(clip_manifest) == clip and osp.isfile(clip_file)
+    data_reused = _read_json(manifest_path) == wanted and all(
+        osp.isdir(osp.join(data_root, kind, split))
+        for kind in ('images', 'annotations')
+        for split in ('training', 'validation'))
+    if not data_reused and osp.exists(data_root) and not osp.isfile(
+            osp.join(data_root, DATA_MARKER)):
+        raise SystemExit(
+            f'{data_root} exists and was not written by the toy demo; move '
+            'it away or choose another --work-dir')
+    if not clip_reused:
+        if osp.exists(clip_manifest):
+            os.remove(clip_manifest)
+        write_clip_checkpoint(
+            build_openai_clip(seed=CLIP_SEED, **DEMO_RESNET), clip_file)
+        write_json_atomic(clip_manifest, clip)
+    if not data_reused:
         if osp.exists(manifest_path):
             os.remove(manifest_path)
         if osp.exists(data_root):
-            if not osp.isfile(osp.join(data_root, DATA_MARKER)):
-                raise SystemExit(
-                    f'{data_root} exists and was not written by the toy '
-                    'demo; move it away or choose another --work-dir')
             shutil.rmtree(data_root)  # stale toy data of other settings
         os.makedirs(data_root)
         open(osp.join(data_root, DATA_MARKER), 'w').close()
-        write_clip_checkpoint(
-            build_openai_clip(seed=CLIP_SEED, **DEMO_RESNET), clip_file)
         make_toy_dataset(data_root, **{
             k: tuple(v) if isinstance(v, list) else v
             for k, v in data.items()
         })
         write_json_atomic(manifest_path, wanted)
-    return ToyFiles(clip_file, data_root, reuse)
+    return ToyFiles(clip_file, data_root, clip_reused and data_reused)
 
 
 @dataclass(frozen=True)
