@@ -205,3 +205,15 @@ def test_demo_header_says_the_heads_and_where_they_came_from(four_heads,
     assert exit_.value.code == 2
     assert (f'{four_heads.jit} records 4 attention heads in its image tower, '
             'but --vision-heads=2 was given') in capsys.readouterr().err
+
+
+def test_ovss_benchmark_clip_option_takes_the_files_heads(four_heads):
+    """tools/ovss_benchmark.py --clip: the image tower's heads from the
+    TorchScript file (4), not OpenAI's rule (2)."""
+    tool = load_tool('ovss_benchmark')
+    options = dict(o.split('=', 1) for o in tool.clip_options(four_heads.jit))
+    assert options['model.backbone.heads'] == '4'
+    assert options['model.backbone.width'] == '128'
+    options = dict(o.split('=', 1)
+                   for o in tool.clip_options(four_heads.state_dict))
+    assert options['model.backbone.heads'] == '2'  # nothing recorded: rule

@@ -192,12 +192,13 @@ def find_clip(name_or_path: str) -> str:
 
 def clip_options(path: str) -> List[str]:
     """``--cfg-options`` that point every config at the CLIP ViT file
-    ``path``, with the image tower's shape read from the file (the text
-    tower's is read from it by the head)."""
-    from denseclip.clip_io import CLIPCheckpointError, load_clip_checkpoint
-    from denseclip.models.clip_arch import clip_visual_cfg
+    ``path``, with the image tower's shape read from the file, its head
+    count too where the file records it (the text tower's is read from it
+    by the head)."""
+    from denseclip.clip_io import CLIPCheckpointError
+    from denseclip.models.clip_arch import read_clip_arch
     try:
-        tower = clip_visual_cfg(load_clip_checkpoint(path), path)
+        tower = read_clip_arch(path).visual
     except CLIPCheckpointError as err:
         raise SystemExit(f'[ovss] --clip: {err}') from err
     if tower['type'] != 'CLIPVisionTransformer':
