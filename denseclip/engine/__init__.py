@@ -18,16 +18,20 @@ from .size_grouped_test_loop import (SizeGroupedTestLoop,
                                     use_size_grouped_test_loop)
 from .size_grouped_val_loop import SizeGroupedValLoop
 from .size_groups import run_in_size_groups, split_by_image_size
+from .visualization_hook import (StandaloneSegVisualizationHook,
+                                 use_standalone_visualization)
 
 __all__ = [
     'AtomicCheckpointHook', 'CPUDistributedDataParallel', 'CheckDataFilesHook',
     'CheckpointFileError', 'CheckpointFitError', 'CheckpointFitHook',
-    'ClassNamesHook', 'EmptySplitError', 'check_splits_have_samples',
+    'ClassNamesHook', 'EmptySplitError', 'StandaloneSegVisualizationHook',
+    'check_splits_have_samples',
     'checkpoint_fit', 'end_cpu_distributed_run',
     'MergedGroupsOptimWrapperConstructor', 'MixedPrecisionOptimWrapper',
     'RandomStateHook', 'SizeGroupedTestLoop', 'SizeGroupedValLoop',
     'add_data_checks', 'check_checkpoint_file',
     'find_resumable_checkpoint', 'run_in_size_groups', 'setup_distributed',
-    'setup_test_run', 'setup_train_run', 'split_by_image_size',
-    'use_size_grouped_test_loop'
+    'setup_test_run', 'setup_train_run',
+    'split_by_image_size', 'use_size_grouped_test_loop',
+    'use_standalone_visualization'
 ]
