@@ -1,13 +1,14 @@
 """tools/test.py --show-dir on a test-only data folder (no training images):
 mmseg's SegVisualizationHook read ``runner.iter``, which built the training
 loop and its dataset, and the test died after its first painted batch naming
-the training folder."""
+the training folder. And what the paintings are: mmseg's two panels."""
 import glob
 import os.path as osp
 import shutil
 
+import cv2
 import pytest
-from denseclip_helpers import load_tool
+from denseclip_helpers import REPO, load_tool
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmseg.engine.hooks import SegVisualizationHook
@@ -74,3 +75,27 @@ def test_tools_test_swaps_the_stock_hook_only():
     use_standalone_visualization(custom)
     assert custom.default_hooks.visualization.type == 'MyVisualizationHook'
     assert issubclass(StandaloneSegVisualizationHook, SegVisualizationHook)
+
+
+def test_paintings_are_ground_truth_beside_prediction(test_only_data,
+                                                      tmp_path):
+    """Two panels of the image's size (ground truth | prediction, each over
+    the image), as the docs and the toy demo's summary say; no doc says
+    "input | ground truth | prediction" (three panels) any more."""
+    show_dir = str(tmp_path / 'show')
+    test_tool.main([_config(test_only_data, tmp_path, 'panels'),
+                    '--work-dir', str(tmp_path / 'work'), '--show-dir',
+                    show_dir, '--cfg-options',
+                    'test_dataloader.dataset.indices=1'])
+    image = cv2.imread(osp.join(test_only_data, 'img_dir', 'val', '0.png'))
+    painted = cv2.imread(osp.join(show_dir, 'vis_data', 'vis_image',
+                                  'test_0.png_0.png'))
+    height, width = image.shape[:2]
+    assert painted.shape == (height, 2 * width, 3)
+    assert load_tool('toy_demo').PAINTED_PANELS == 'ground truth | prediction'
+    texts = glob.glob(osp.join(REPO, 'docs', '*.md')) + glob.glob(
+        osp.join(REPO, 'tools', '*.py')) + [osp.join(REPO, 'README.md')]
+    stale = [p for p in texts
+             if 'input | ground truth | prediction' in open(p).read()
+             or "(input | ground '" in open(p).read()]
+    assert not stale
