@@ -33,6 +33,7 @@ from denseclip.clip_io import load_clip_checkpoint
 from denseclip.models.clip_arch import describe, is_vit
 from denseclip.models.text.class_names import ClassNames
 from denseclip.models.text.prompt_class_names import resolve_class_name_sets
+from denseclip.utils.tool_output import quiet_warnings
 from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, legend_entries,
                                      make_palette, overlay_labels)
@@ -96,6 +97,8 @@ def make_parser() -> argparse.ArgumentParser:
                         'for non-OpenAI models: the toy ViT CLIP has 4)')
     parser.add_argument('--cache-dir', help='text embedding cache directory')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print third-party warnings')
     return parser
 
 
@@ -235,7 +238,8 @@ def main(argv=None) -> int:
               f'file (or an unsupported format)', file=sys.stderr)
         return 1
     try:
-        model = build_model(args, names)
+        with quiet_warnings(args.verbose):  # mmseg's, as the head is built
+            model = build_model(args, names)
     except (FileNotFoundError, ValueError) as err:
         parser_error(str(err))
     labels = [names.label(k, 2) for k in range(names.num_classes)]

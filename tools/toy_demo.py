@@ -98,7 +98,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 # ----------------------------------------------------------------- runs
 def run_tool(tool: str, args: List[str], verbose: bool) -> str:
     """Run ``tools/<tool>`` in a fresh interpreter; stream the interesting
-    lines (all with ``verbose``); return the whole output."""
+    lines (all with ``verbose``, which the tool is given too: mmengine's
+    config dump and third-party warnings); return the whole output."""
+    args = args + (['--verbose'] if verbose else [])
     try:
         return run_tool_process(REPO, tool, args, _SHOW, verbose)
     except ToolFailed as err:

@@ -18,6 +18,7 @@ from .size_grouped_test_loop import (SizeGroupedTestLoop,
                                     use_size_grouped_test_loop)
 from .size_grouped_val_loop import SizeGroupedValLoop
 from .size_groups import run_in_size_groups, split_by_image_size
+from .tool_runner import build_runner
 from .visualization_hook import (StandaloneSegVisualizationHook,
                                  use_standalone_visualization)
 
@@ -25,7 +26,7 @@ __all__ = [
     'AtomicCheckpointHook', 'CPUDistributedDataParallel', 'CheckDataFilesHook',
     'CheckpointFileError', 'CheckpointFitError', 'CheckpointFitHook',
     'ClassNamesHook', 'EmptySplitError', 'StandaloneSegVisualizationHook',
-    'check_splits_have_samples',
+    'build_runner', 'check_splits_have_samples',
     'checkpoint_fit', 'end_cpu_distributed_run',
     'MergedGroupsOptimWrapperConstructor', 'MixedPrecisionOptimWrapper',
     'RandomStateHook', 'SizeGroupedTestLoop', 'SizeGroupedValLoop',
