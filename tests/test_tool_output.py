@@ -4,7 +4,9 @@ The console shows the run (what was loaded, progress, metrics, errors), not
 mmengine's start-up dump (environment, config, hook order: about 900 lines
 of one ``tools/test.py --tta`` run) nor third-party warnings users cannot act
 on; ``--verbose`` shows those too, and the log file in the work dir always
-has them."""
+has them. A ``tools/test.py`` / ``tools/train.py`` run leaves no
+``/tmp/pymp-*`` folder (its dataloader workers, killed at exit, left one
+each)."""
 import logging
 import os
 import subprocess
@@ -16,7 +18,7 @@ from denseclip_helpers import REPO, TOY_CONFIG, load_tool
 from mmengine.logging import MMLogger
 from tiny_runner import runner_cfg, write_dataset
 
-from denseclip.engine import build_runner
+from denseclip.engine import build_runner, dataloader_workers_shut_down
 from denseclip.toy.run_options import path_options, schedule_options
 from denseclip.utils.tool_output import (THIRD_PARTY_WARNINGS,
                                          RunnerConsoleFilter, quiet_warnings)
@@ -122,6 +124,22 @@ def test_build_runner_keeps_the_dump_in_the_log_file(tiny_data, tmp_path,
             in printed) is not verbose
 
 
+@pytest.mark.integration
+def test_dataloader_workers_end_the_ordinary_way(tiny_data, tmp_path):
+    """Persistent workers stopped after the run exit by themselves (exit
+    code 0), so their own clean-up runs; mmengine leaves them to be killed
+    (SIGTERM) at the end of the process."""
+    cfg = runner_cfg(tiny_data, str(tmp_path / 'work'), 'workers_end')
+    cfg.test_dataloader.update(num_workers=2, persistent_workers=True)
+    runner = build_runner(cfg)
+    with dataloader_workers_shut_down(runner):
+        runner.test()
+        workers = list(runner.test_loop.dataloader._iterator._workers)
+        assert len(workers) == 2 and all(w.is_alive() for w in workers)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert runner.test_loop.dataloader._iterator is None  # anew next time
+
+
 # --------------------------------------------- the tools, as users run them
 def _run_tool(tool: str, args: list, tmp_dir: str) -> str:
     """``python tools/<tool> args`` in a fresh interpreter whose temporary
@@ -138,10 +156,14 @@ def _run_tool(tool: str, args: list, tmp_dir: str) -> str:
     return proc.stdout
 
 
+def _pymp(tmp_dir: str) -> list:
+    return sorted(n for n in os.listdir(tmp_dir) if n.startswith('pymp-'))
+
+
 @pytest.fixture(scope='module')
 def toy_test_args(shared_toy_files):
-    """tools/test.py on the toy config, 2 validation images, slide
-    inference."""
+    """tools/test.py on the toy config, 2 validation images, slide inference,
+    its 2 persistent dataloader workers."""
     return [TOY_CONFIG, '--cfg-options'] + path_options(shared_toy_files) + [
         'test_dataloader.dataset.indices=2']
 
@@ -178,6 +200,14 @@ def test_tools_test_prints_the_run_not_the_dump(quiet_test_run):
 
 @pytest.mark.slow
 @pytest.mark.integration
+def test_tools_test_leaves_no_temp_folders(quiet_test_run):
+    """Its two persistent workers, killed at exit, left two /tmp/pymp-*."""
+    _, tmp = quiet_test_run
+    assert _pymp(str(tmp / 'tmp')) == []
+
+
+@pytest.mark.slow
+@pytest.mark.integration
 def test_tools_test_verbose_prints_everything(toy_test_args, tmp_path):
     out = _run_tool('test.py', toy_test_args[:1] + [
         '--work-dir', str(tmp_path / 'work'), '--verbose'] +
@@ -189,9 +219,12 @@ def test_tools_test_verbose_prints_everything(toy_test_args, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_tools_train_is_quiet(shared_toy_files, tmp_path):
+def test_tools_train_is_quiet_and_leaves_no_temp_folders(shared_toy_files,
+                                                         tmp_path):
     """2 iterations of the toy config: no per-parameter optimizer lines
-    (hundreds), no frozen-tower warnings, no third-party warnings."""
+    (hundreds), no frozen-tower warnings, no third-party warnings; its
+    persistent training workers leave no /tmp/pymp-* (4 were left by a
+    run with validation)."""
     out = _run_tool('train.py', [
         TOY_CONFIG, '--work-dir', str(tmp_path / 'work'), '--cfg-options'] +
         path_options(shared_toy_files) + schedule_options(2, validate=False),
@@ -200,6 +233,7 @@ def test_tools_train_is_quiet(shared_toy_files, tmp_path):
         assert line not in out
     assert 'Iter(train) [2/2]' in out and 'Saving checkpoint at 2' in out
     assert len(out.splitlines()) <= 30, out
+    assert _pymp(str(tmp_path / 'tmp')) == []
 
 
 @pytest.fixture(scope='module')

@@ -32,7 +32,8 @@ building the training set (a test-only data folder is enough).
 The console shows the run: what was loaded, progress, metrics, errors.
 mmengine's environment, config dump and hook order, and third-party warnings
 that say nothing about your run, go to the log file in the work dir only
-(``--verbose``: to the console too).
+(``--verbose``: to the console too). The dataloader's worker processes are
+stopped when the test ends (they leave no ``/tmp/pymp-*`` folders).
 """
 import argparse
 import os
@@ -45,6 +46,7 @@ from mmengine.model import is_model_wrapper
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
 from denseclip.datasets.corrupt import CORRUPTIONS, SEVERITIES
 from denseclip.engine import (CheckpointFitError, build_runner,
+                              dataloader_workers_shut_down,
                               end_cpu_distributed_run, setup_test_run,
                               use_size_grouped_test_loop)
 from denseclip.engine.compiled_inference import (COMPILE_MODES,
@@ -199,8 +201,9 @@ def run(args: argparse.Namespace):
             '(init_weights)', logger='current')
         model.init_weights()
     try:
-        # env_cfg.matmul_tf32: float32 matrix products in TF32 on the GPU
-        with matmul_tf32_of(cfg):
+        # env_cfg.matmul_tf32: float32 matrix products in TF32 on the GPU;
+        # the dataloader's workers stopped after (no /tmp/pymp-* left)
+        with matmul_tf32_of(cfg), dataloader_workers_shut_down(runner):
             return runner.test()
     except CheckpointFitError as err:
         raise SystemExit(str(err)) from None

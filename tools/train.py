@@ -8,7 +8,8 @@ The console shows the run: what was loaded, progress, losses, validation
 metrics, errors. mmengine's environment, config dump, hook order and
 per-parameter optimizer lines, and third-party warnings that say nothing
 about your run, go to the log file in the work dir only (``--verbose``: to
-the console too).
+the console too). The dataloaders' worker processes are stopped when
+training ends (they leave no ``/tmp/pymp-*`` folders).
 """
 import argparse
 import os
@@ -17,8 +18,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
-from denseclip.engine import (build_runner, end_cpu_distributed_run,
-                              setup_train_run)
+from denseclip.engine import (build_runner, dataloader_workers_shut_down,
+                              end_cpu_distributed_run, setup_train_run)
 from denseclip.engine.matmul_precision import matmul_tf32_of
 from denseclip.engine.mixed_precision_optim_wrapper import enable_amp
 from denseclip.utils.tool_output import quiet_warnings
@@ -82,7 +83,9 @@ def run(args: argparse.Namespace) -> None:
     # env_cfg.matmul_tf32: float32 matrix products in TF32 on the GPU
     with matmul_tf32_of(cfg):
         runner = build_runner(cfg, verbose=args.verbose)
-        runner.train()
+        # the dataloaders' workers stopped after (no /tmp/pymp-* left)
+        with dataloader_workers_shut_down(runner):
+            runner.train()
 
 
 if __name__ == '__main__':
