@@ -266,6 +266,43 @@ def test_toy_method_table_gives_no_third_party_warnings(vit_file, tmp_path,
 
 
 @pytest.mark.slow
+def test_toy_maskclip_table_gives_no_third_party_warnings(tmp_path,
+                                                          monkeypatch):
+    """As toy_method_table (mmseg's warnings on every model build, the
+    visualizer-name warning from the second run on), on untrained CLIPs of
+    the trained toy CLIPs' shapes (training them takes minutes)."""
+    from denseclip.toy import files as toy_files
+    from denseclip.toy.clip_model import (TRAINED_RESNET, TRAINED_VIT,
+                                          build_openai_clip,
+                                          write_clip_checkpoint)
+    monkeypatch.setitem(toy_files.DATA, 'num_train', 1)
+    monkeypatch.setitem(toy_files.DATA, 'num_val', 2)
+    table_tool = load_tool('toy_maskclip_table')
+    import toy_demo  # tools/, on the path the tool set
+    shapes = dict(RN=TRAINED_RESNET, ViT=TRAINED_VIT)  # as the tool asks
+
+    def untrained_clip(work_dir, family, fast=False):
+        path = str(tmp_path / f'toy_{family}.pt')
+        if not os.path.isfile(path):
+            write_clip_checkpoint(build_openai_clip(seed=3, **shapes[family]),
+                                  path)
+        return toy_files.TrainedClip(path, True, 0.)
+
+    monkeypatch.setattr(toy_demo, 'prepare_trained_clip', untrained_clip)
+    # two runs of the ViT column (the second one met the first's visualizer)
+    monkeypatch.setattr(table_tool, 'MASKCLIP_CONFIGS', {
+        'ViT': table_tool.MASKCLIP_CONFIGS['ViT']})
+    monkeypatch.setattr(table_tool, 'VARIANTS', table_tool.VARIANTS[:2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        results = table_tool.main(['--work-dir', str(tmp_path / 'toy'),
+                                   '--data-seeds', '3', '--no-plus'])
+    assert list(results[3]['ViT']) == ['MaskCLIP', '+ key smoothing']
+    assert _third_party(caught) == []
+    assert not [w for w in caught if 'has been created' in str(w.message)]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('verbose', [False, True])
 def test_maskclip_demo_warns_only_with_verbose(vit_file, shared_toy_files,
                                                tmp_path, verbose):
