@@ -44,7 +44,8 @@ class StandaloneSegVisualizationHook(SegVisualizationHook):
 
     ``tools/test.py`` puts it in place of the stock hook
     (:func:`use_standalone_visualization`); in your own configs use
-    ``default_hooks=dict(visualization=dict(type='StandaloneSegVisualizationHook'))``.
+    ``visualization=dict(type='StandaloneSegVisualizationHook')`` in
+    ``default_hooks``.
     """
 
     def _after_iter(self, runner, batch_idx: int, data_batch: dict,
