@@ -113,8 +113,10 @@ def test_build_runner_keeps_the_dump_in_the_log_file(tiny_data, tmp_path,
     printed = capsys.readouterr().out
     files, console = _file_and_console(runner)
     assert len(files) == 1 and len(console) == 1
-    assert not files[0].filters or not any(
-        isinstance(f, RunnerConsoleFilter) for f in files[0].filters)
+    assert not any(isinstance(f, RunnerConsoleFilter)
+                   for f in files[0].filters)
+    assert any(isinstance(f, RunnerConsoleFilter)
+               for f in console[0].filters) is not verbose
     with open(runner.logger.log_file) as f:
         logged = f.read()
     for line in DUMP:
