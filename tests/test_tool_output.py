@@ -9,8 +9,10 @@ has them. A ``tools/test.py`` / ``tools/train.py`` run leaves no
 each)."""
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
 
 import pytest
@@ -143,10 +145,28 @@ def test_dataloader_workers_end_the_ordinary_way(tiny_data, tmp_path):
 
 
 # --------------------------------------------- the tools, as users run them
+def short_temp_dir() -> str:
+    """A new folder for a tool's TMPDIR, with a short path: a dataloader
+    worker hands tensors over through a socket at
+    ``TMPDIR/pymp-XXXXXXXX/listener-XXXXXXXX``, and with a path over the 107
+    bytes of an AF_UNIX address the batch is dropped (a traceback on the
+    worker's stderr) and the run waits forever; pytest's tmp_path under
+    pytest-xdist is that long."""
+    path = tempfile.mkdtemp(prefix='dc-tmp-')
+    assert len(path) + len('/pymp-12345678/listener-12345678') < 108, path
+    return path
+
+
+@pytest.fixture
+def tool_tmp():
+    path = short_temp_dir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _run_tool(tool: str, args: list, tmp_dir: str) -> str:
     """``python tools/<tool> args`` in a fresh interpreter whose temporary
     folder is ``tmp_dir``; its stdout and stderr together."""
-    os.makedirs(tmp_dir, exist_ok=True)
     path = os.pathsep.join(
         p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
     env = dict(os.environ, TMPDIR=tmp_dir, PYTHONPATH=path)
@@ -173,9 +193,11 @@ def toy_test_args(shared_toy_files):
 @pytest.fixture(scope='module')
 def quiet_test_run(toy_test_args, tmp_path_factory):
     tmp = tmp_path_factory.mktemp('quiet_test_run')
+    tool_tmp = short_temp_dir()
     out = _run_tool('test.py', toy_test_args[:1] + [
-        '--work-dir', str(tmp / 'work')] + toy_test_args[1:], str(tmp / 'tmp'))
-    return out, tmp
+        '--work-dir', str(tmp / 'work')] + toy_test_args[1:], tool_tmp)
+    yield out, tmp, tool_tmp
+    shutil.rmtree(tool_tmp, ignore_errors=True)
 
 
 @pytest.mark.slow
@@ -184,7 +206,7 @@ def test_tools_test_prints_the_run_not_the_dump(quiet_test_run):
     """About 20 lines (was about 800): the load report, progress and the
     metrics; no environment, config, hook order or third-party warning.
     The log file in the work dir has them."""
-    out, tmp = quiet_test_run
+    out, tmp, _ = quiet_test_run
     lines = out.splitlines()
     assert len(lines) <= 30, out
     for line in DUMP + ('Warning', 'paramwise_options', 'requires_grad'):
@@ -204,16 +226,17 @@ def test_tools_test_prints_the_run_not_the_dump(quiet_test_run):
 @pytest.mark.integration
 def test_tools_test_leaves_no_temp_folders(quiet_test_run):
     """Its two persistent workers, killed at exit, left two /tmp/pymp-*."""
-    _, tmp = quiet_test_run
-    assert _pymp(str(tmp / 'tmp')) == []
+    _, _, tool_tmp = quiet_test_run
+    assert _pymp(tool_tmp) == []
 
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_tools_test_verbose_prints_everything(toy_test_args, tmp_path):
+def test_tools_test_verbose_prints_everything(toy_test_args, tmp_path,
+                                              tool_tmp):
     out = _run_tool('test.py', toy_test_args[:1] + [
         '--work-dir', str(tmp_path / 'work'), '--verbose'] +
-        toy_test_args[1:], str(tmp_path / 'tmp'))
+        toy_test_args[1:], tool_tmp)
     assert all(line in out for line in DUMP)
     assert "UserWarning: ``build_loss`` would be deprecated soon" in out
     assert len(out.splitlines()) > 500
@@ -222,7 +245,7 @@ def test_tools_test_verbose_prints_everything(toy_test_args, tmp_path):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_tools_train_is_quiet_and_leaves_no_temp_folders(shared_toy_files,
-                                                         tmp_path):
+                                                         tmp_path, tool_tmp):
     """2 iterations of the toy config: no per-parameter optimizer lines
     (hundreds), no frozen-tower warnings, no third-party warnings; its
     persistent training workers leave no /tmp/pymp-* (4 were left by a
@@ -230,12 +253,12 @@ def test_tools_train_is_quiet_and_leaves_no_temp_folders(shared_toy_files,
     out = _run_tool('train.py', [
         TOY_CONFIG, '--work-dir', str(tmp_path / 'work'), '--cfg-options'] +
         path_options(shared_toy_files) + schedule_options(2, validate=False),
-        str(tmp_path / 'tmp'))
+        tool_tmp)
     for line in DUMP + ('Warning', 'paramwise_options', 'requires_grad'):
         assert line not in out
     assert 'Iter(train) [2/2]' in out and 'Saving checkpoint at 2' in out
     assert len(out.splitlines()) <= 30, out
-    assert _pymp(str(tmp_path / 'tmp')) == []
+    assert _pymp(tool_tmp) == []
 
 
 @pytest.fixture(scope='module')
