@@ -30,8 +30,17 @@ class ClipFile(NamedTuple):
         return self.url.rsplit('/', 1)[-1]
 
 
+# the method families whose configs read a file (``used_by``): DenseCLIP
+# (configs/*.py, with its CLIP + FPN baselines), MaskCLIP (configs/maskclip,
+# configs/ovss/maskclip), MaskCLIP+ (configs/maskclip_plus, through its
+# MaskCLIP teacher), and MaskCLIP's training-free successors
+# (configs/ovss/<method>); tests/test_download_clip.py reads every config
 DENSECLIP = 'DenseCLIP'
 MASKCLIP = 'MaskCLIP'
+MASKCLIP_PLUS = 'MaskCLIP+'
+SCLIP = 'SCLIP'
+CLEARCLIP = 'ClearCLIP'
+NACLIP = 'NACLIP'
 _U = 'https://openaipublic.azureedge.net/clip/models/'
 
 # In OpenAI's order (clip.available_models()).
@@ -40,7 +49,7 @@ CLIP_FILES: 'OrderedDict[str, ClipFile]' = OrderedDict((f.name, f) for f in (
         'RN50',
         _U + 'afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt',
         'afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762',
-        (DENSECLIP, MASKCLIP)),
+        (DENSECLIP, MASKCLIP, MASKCLIP_PLUS)),
     ClipFile(
         'RN101',
         _U + '8fa8567bab74a42d41c5915025a8e4538c3bdbe8804a470a72f30b0d94fab599/RN101.pt',
@@ -54,7 +63,7 @@ CLIP_FILES: 'OrderedDict[str, ClipFile]' = OrderedDict((f.name, f) for f in (
         'RN50x16',
         _U + '52378b407f34354e150460fe41077663dd5b39c54cd0bfd2b27167a4a06ec9aa/RN50x16.pt',
         '52378b407f34354e150460fe41077663dd5b39c54cd0bfd2b27167a4a06ec9aa',
-        (MASKCLIP, )),
+        (MASKCLIP, MASKCLIP_PLUS)),
     ClipFile(
         'RN50x64',
         _U + 'be1cfb55d75a9666199fb2206c106743da0f6468c9d327f3e0d0a543a9919d9c/RN50x64.pt',
@@ -67,7 +76,7 @@ CLIP_FILES: 'OrderedDict[str, ClipFile]' = OrderedDict((f.name, f) for f in (
         'ViT-B/16',
         _U + '5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt',
         '5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f',
-        (DENSECLIP, MASKCLIP)),
+        (DENSECLIP, MASKCLIP, MASKCLIP_PLUS, SCLIP, CLEARCLIP, NACLIP)),
     ClipFile(
         'ViT-L/14',
         _U + 'b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt',

@@ -148,3 +148,25 @@ def test_training_free_methods_side_by_side(bench, capsys):
         for m in ('sclip', 'naclip')}
     assert 'maskclip_vit_toy.py as naclip: TrainingFreeSegmentor' in printed
     assert '[sclip] inference whole' in printed
+
+
+@pytest.mark.parametrize('config, holds', [
+    (None, "model.type='DenseCLIP'"),  # the default config
+    ('configs/toy/maskclip_toy.py',  # MaskCLIP, but on a ResNet CLIP
+     "model.backbone.type='CLIPResNet'"),
+])
+def test_methods_on_another_config_is_a_named_error(bench, config, holds):
+    """--methods on a config that is not a MaskCLIP ViT config: an error
+    naming the config, what it holds and a config to give, before anything
+    is measured (was: TypeError ... unexpected keyword argument
+    'class_names' from deep inside the model build)."""
+    with pytest.raises(SystemExit) as info:
+        bench.main(([config] if config else []) + [
+            '--methods', 'naclip', '--size', '64', '--iters', '1',
+            '--warmup', '0', '--device', 'cpu'])
+    message = str(info.value)
+    named = config or 'configs/denseclip_fpn_r50_ade.py'
+    assert '--methods naclip: ' in message and named in message
+    assert 'is not a MaskCLIP ViT config' in message and holds in message
+    assert 'e.g. configs/maskclip/maskclip_vit16_512x512_voc12aug_20.py' \
+        in message

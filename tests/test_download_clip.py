@@ -130,11 +130,72 @@ def test_tool_reads_the_one_table():
     assert osp.samefile(clip_files.__file__, osp.join(REPO_ROOT, 'denseclip', 'clip_files.py'))
 
 
-def test_configs_files_are_marked():
-    used = {family: {n for n, f in clip_files.CLIP_FILES.items() if family in f.used_by}
-            for family in ('DenseCLIP', 'MaskCLIP')}
-    assert used['DenseCLIP'] == {'RN50', 'RN101', 'ViT-B/16'}
-    assert used['MaskCLIP'] == {'RN50', 'RN50x16', 'ViT-B/16'}
+# the config folders (under configs/) of each family that ``used_by`` names;
+# toy configs read toy CLIP files
+CONFIG_FAMILIES = {
+    '': 'DenseCLIP', 'maskclip': 'MaskCLIP', 'ovss/maskclip': 'MaskCLIP',
+    'maskclip_plus': 'MaskCLIP+', 'ovss/sclip': 'SCLIP',
+    'ovss/clearclip': 'ClearCLIP', 'ovss/naclip': 'NACLIP'}
+SKIPPED_CONFIG_FOLDERS = ('toy', )
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def _clip_files_read(config: str) -> set:
+    """OpenAI's names of the CLIP files ``config`` names anywhere, and the
+    configs it names (MaskCLIP+'s teacher) name."""
+    from mmengine.config import Config
+    by_file = {f.filename: n for n, f in clip_files.CLIP_FILES.items()}
+    found = set()
+    for value in _strings(Config.fromfile(config)._cfg_dict.to_dict()):
+        if osp.basename(value) in by_file:
+            found.add(by_file[osp.basename(value)])
+        elif value.endswith('.py') and osp.isfile(value):
+            found |= _clip_files_read(value)
+    return found
+
+
+def _family(config: str) -> str:
+    folder = osp.dirname(osp.relpath(config, osp.join(REPO_ROOT, 'configs')))
+    prefixes = [p for p in CONFIG_FAMILIES
+                if folder == p or folder.startswith(p + '/')]
+    assert prefixes, (f'{config}: add its folder to CONFIG_FAMILIES (which '
+                      'family of used_by it belongs to)')
+    return CONFIG_FAMILIES[max(prefixes, key=len)]
+
+
+@pytest.mark.slow
+def test_used_by_names_the_families_whose_configs_read_each_file(capsys):
+    """--list's "used by" column is what the configs read: every config is
+    loaded (with its MaskCLIP+ teacher) and the CLIP files it names are
+    collected per family; the training-free methods' configs count too."""
+    import glob
+    read = {}
+    for config in sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '**',
+                                            '*.py'), recursive=True)):
+        parts = osp.relpath(config, osp.join(REPO_ROOT, 'configs')).split(
+            os.sep)
+        if '_base_' in parts or parts[0] in SKIPPED_CONFIG_FOLDERS:
+            continue
+        for name in _clip_files_read(config):
+            read.setdefault(name, set()).add(_family(config))
+    listed = {n: set(f.used_by) for n, f in clip_files.CLIP_FILES.items()
+              if f.used_by}
+    assert listed == read
+    assert {'SCLIP', 'ClearCLIP', 'NACLIP'} <= read['ViT-B/16']
+    assert tool.main(['--list']) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith('ViT-B/16 '))
+    assert 'MaskCLIP+, SCLIP, ClearCLIP, NACLIP' in row
 
 
 @pytest.mark.parametrize('given, expected', [

@@ -62,6 +62,6 @@ def test_tools_wrap_their_runs_in_the_configs_setting():
 
     from denseclip_helpers import load_tool
     for tool, call in (('train', 'runner.train()'), ('test', 'runner.test()')):
-        source = inspect.getsource(load_tool(tool).main)
-        scope = source.index('with matmul_tf32_of(cfg):')
+        source = inspect.getsource(load_tool(tool).run)
+        scope = source.index('with matmul_tf32_of(cfg)')
         assert scope < source.index(call), tool

@@ -152,8 +152,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     from mmengine.logging import MMLogger
 
-    from denseclip.benchmark import (BenchmarkSettings, benchmark_device,
-                                     print_table, ratios)
+    from denseclip.benchmark import (BenchmarkSettings, MethodsConfigError,
+                                     benchmark_device, print_table, ratios)
     args = parse_args(argv)
     settings = BenchmarkSettings(**{
         field.name: getattr(args, field.name)
@@ -177,8 +177,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             for device in devices:
-                infos, rows = benchmark_device(settings, device,
-                                               display_root=REPO)
+                try:
+                    infos, rows = benchmark_device(settings, device,
+                                                   display_root=REPO)
+                except MethodsConfigError as err:  # before measuring
+                    raise SystemExit(str(err)) from None
                 print_table(infos, rows)
                 results.append(dict(infos[0], baseline=infos[1:] or None,
                                     rows=rows, ratios=dict(ratios(rows)),

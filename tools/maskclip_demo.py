@@ -37,6 +37,7 @@ from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,
 from denseclip.models.clip_arch import ClipArch, read_clip_arch
 from denseclip.models.text.class_names import ClassNames
 from denseclip.models.text.prompt_class_names import resolve_class_name_sets
+from denseclip.utils.tool_output import quiet_warnings
 from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, format_share,
                                      legend_entries, make_palette,
@@ -103,6 +104,8 @@ def make_parser() -> argparse.ArgumentParser:
                         'toy ViT CLIP has 4, not 128 // 64)')
     parser.add_argument('--cache-dir', help='text embedding cache directory')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print third-party warnings')
     return parser
 
 
@@ -253,7 +256,8 @@ def main(argv=None) -> int:
             print(f'maskclip_demo: {err}', file=sys.stderr)
             return 1
     try:
-        model = build_model(args, names)
+        with quiet_warnings(args.verbose):  # mmseg's, as the head is built
+            model = build_model(args, names)
     except (FileNotFoundError, ValueError) as err:
         parser_error(str(err))
     labels = [names.label(k, 2) for k in range(names.num_classes)]

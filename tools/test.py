@@ -4,7 +4,7 @@
                          [--show-dir DIR] [--tta] [--batch-size N]
                          [--compile [MODE]] [--amp]
                          [--corrupt NAME --severity L] [--allow-partial-checkpoint]
-                         [--cfg-options k=v ...]
+                         [--verbose] [--cfg-options k=v ...]
 
 Released DenseCLIP checkpoints (mmseg 0.x files) load as they are. Without a
 CHECKPOINT the model is initialised from its config (``init_weights``): that
@@ -23,6 +23,17 @@ batch; slide inference runs the windows of all its images
 ``crop_batch_size`` at a time). Works with ``--tta`` (images are grouped
 when all their augmented views match in size). Progress lines count loader
 batches. docs/performance.md.
+
+``--show-dir DIR`` paints each test image as mmseg does (the ground truth
+and the prediction side by side, each over the image; the prediction alone
+when there is no ground truth) into ``DIR/vis_data/vis_image/``, without
+building the training set (a test-only data folder is enough).
+
+The console shows the run: what was loaded, progress, metrics, errors.
+mmengine's environment, config dump and hook order, and third-party warnings
+that say nothing about your run, go to the log file in the work dir only
+(``--verbose``: to the console too). The dataloader's worker processes are
+stopped when the test ends (they leave no ``/tmp/pymp-*`` folders).
 """
 import argparse
 import os
@@ -31,16 +42,18 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
 from denseclip.datasets.corrupt import CORRUPTIONS, SEVERITIES
-from denseclip.engine import (CheckpointFitError, end_cpu_distributed_run,
-                              setup_test_run, use_size_grouped_test_loop)
+from denseclip.engine import (CheckpointFitError, build_runner,
+                              dataloader_workers_shut_down,
+                              end_cpu_distributed_run, setup_test_run,
+                              use_size_grouped_test_loop)
 from denseclip.engine.compiled_inference import (COMPILE_MODES,
                                                  compile_for_inference)
 from denseclip.engine.corruption_setup import add_corruption
 from denseclip.engine.matmul_precision import matmul_tf32_of
+from denseclip.utils.tool_output import quiet_warnings
 
 
 def positive_int(text: str) -> int:
@@ -67,7 +80,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--show-dir',
         help='directory where painted images are saved (as given, relative '
-        'to the current directory: DIR/vis_data/vis_image/)')
+        'to the current directory: DIR/vis_data/vis_image/): ground truth '
+        'and prediction side by side, each over the image')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -106,6 +120,11 @@ def parse_args(argv=None):
         "model's tensors (parameters and buffers with the model's names and "
         'shapes), the rest as initialised; without it such a file (usually '
         "another model's) stops the test, naming missing and unexpected keys")
+    parser.add_argument(
+        '--verbose', action='store_true',
+        help="also print mmengine's environment, config and hook order and "
+        "third-party warnings (the run's log file has the former either "
+        'way)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -129,6 +148,12 @@ def trigger_visualization_hook(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    with quiet_warnings(args.verbose):
+        return run(args)
+
+
+def run(args: argparse.Namespace):
+    """The test run of parsed ``args``; its metrics."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -165,7 +190,7 @@ def main(argv=None):
     # split stop here; a checkpoint of another model when it is loaded
     setup_test_run(cfg, args.launcher, args.checkpoint,
                    allow_partial_checkpoint=args.allow_partial_checkpoint)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg, verbose=args.verbose)
     if args.compile or args.amp:
         compile_for_inference(runner.model, mode=args.compile, amp=args.amp)
     if cfg.get('load_from') is None:
@@ -176,8 +201,9 @@ def main(argv=None):
             '(init_weights)', logger='current')
         model.init_weights()
     try:
-        # env_cfg.matmul_tf32: float32 matrix products in TF32 on the GPU
-        with matmul_tf32_of(cfg):
+        # env_cfg.matmul_tf32: float32 matrix products in TF32 on the GPU;
+        # the dataloader's workers stopped after (no /tmp/pymp-* left)
+        with matmul_tf32_of(cfg), dataloader_workers_shut_down(runner):
             return runner.test()
     except CheckpointFitError as err:
         raise SystemExit(str(err)) from None

@@ -55,6 +55,9 @@ CONFIG = osp.join(REPO, 'configs', 'toy', 'denseclip_toy.py')
 FAST_ITERS = 4
 
 # console lines worth showing (the full log is in the work dirs)
+# what tools/test.py --show-dir paints (mmseg's SegLocalVisualizer): two
+# panels, each over the image
+PAINTED_PANELS = 'ground truth | prediction'
 _SHOW = re.compile(
     r'Iter\((train|val|test)\)|Saving checkpoint|Load checkpoint|'
     r'class names from|loaded \d+ tensors from|  (missing|unexpected) \(|'
@@ -98,7 +101,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 # ----------------------------------------------------------------- runs
 def run_tool(tool: str, args: List[str], verbose: bool) -> str:
     """Run ``tools/<tool>`` in a fresh interpreter; stream the interesting
-    lines (all with ``verbose``); return the whole output."""
+    lines (all with ``verbose``, which the tool is given too: mmengine's
+    config dump and third-party warnings); return the whole output."""
+    args = args + (['--verbose'] if verbose else [])
     try:
         return run_tool_process(REPO, tool, args, _SHOW, verbose)
     except ToolFailed as err:
@@ -221,8 +226,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     if family is not None:
         print(f'  toy CLIP:    {files.clip_file} ({family}, trained on '
               'captions)')
-    print(f'  predictions: {len(painted)} painted images (input | ground '
-          f'truth | prediction) in {result["show_dir"]}')
+    print(f'  predictions: {len(painted)} painted images ({PAINTED_PANELS}) '
+          f'in {result["show_dir"]}')
     print(f'  logs:        {train_dir + ", " if trains else ""}{test_dir}')
     print(f'  wall time:   {end - start:.0f} s (toy files '
           f'{t_files - start:.0f} s, '

@@ -2,6 +2,7 @@
 
     python tools/toy_maskclip_table.py [--work-dir work_dirs/toy]
                                        [--data-seeds 0 1] [--no-plus]
+                                       [--verbose]
 
 For each data seed (the toy dataset generated from it, ``tools/toy_demo.py
 --data-seed``): MaskCLIP on the trained toy RN and ViT CLIPs
@@ -13,15 +14,19 @@ teacher's pseudo labels and tested, through ``tools/toy_demo.py``. The toy
 files are written or reused as ``tools/toy_demo.py`` does (each data seed in
 its own folder). Prints one markdown table (mIoU), with a note of what it was
 measured on (the toy CLIP files by their SHA-256, each seed's data root and
-the fingerprint of its file list), and returns the numbers.
+the fingerprint of its file list), and returns the numbers; third-party
+warnings that say nothing about the runs are not printed (``--verbose``:
+they are).
 """
 import argparse
 import contextlib
 import io
+import itertools
+import os
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -35,6 +40,9 @@ PLUS_CONFIG = osp.join(REPO, 'configs', 'toy', 'maskclip_plus_toy.py')
 # (column, ks_thresh, pd_thresh): the reference's thresholds
 VARIANTS = [('MaskCLIP', 0., 0.), ('+ key smoothing', 1.0, 0.),
             ('+ prompt denoising', 0., 0.5), ('+ both', 1.0, 0.5)]
+# unique experiment / visualizer names for the runs of this process: mmengine
+# keeps its logger, visualizer and message hub as global instances by name
+_RUN_IDS = itertools.count()
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -48,6 +56,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='seeds of the toy datasets (default: 0 1)')
     parser.add_argument('--no-plus', action='store_true',
                         help='MaskCLIP only, no MaskCLIP+ training')
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print third-party warnings')
     return parser.parse_args(argv)
 
 
@@ -65,6 +75,9 @@ def test_maskclip(config: str, clip_file: str, data_root: str,
         loader.dataset.data_root = data_root
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
+    run_id = f'toy_maskclip_table_{os.getpid()}_{next(_RUN_IDS)}'
+    cfg.experiment_name = run_id
+    cfg.visualizer.name = run_id
     with contextlib.redirect_stdout(io.StringIO()):
         metrics = Runner.from_cfg(cfg).test()
     return metrics['mIoU']
@@ -105,6 +118,13 @@ def markdown_table(results: Dict[int, Dict[str, Dict[str, float]]],
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
+    from denseclip.utils.tool_output import quiet_warnings
+    with quiet_warnings(args.verbose):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> Dict:
+    """The table of parsed ``args``; the numbers per seed and toy CLIP."""
     import toy_demo
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
@@ -140,7 +160,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 plus = toy_demo.main(['--config', PLUS_CONFIG, '--work-dir',
-                                      work_dir, '--data-seed', str(seed)])
+                                      work_dir, '--data-seed', str(seed)] +
+                                     (['--verbose'] if args.verbose else []))
             results[seed]['RN']['MaskCLIP+'] = plus['metrics']['mIoU']
             print(f'seed {seed}  MaskCLIP+ (student of MaskCLIP RN) mIoU '
                   f'{plus["metrics"]["mIoU"]:5.1f}  ({plus["wall_s"]:.0f} s)',

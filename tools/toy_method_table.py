@@ -2,7 +2,7 @@
 
     python tools/toy_method_table.py [--work-dir work_dirs/toy]
                                      [--data-seeds 0 1] [--no-pamr]
-                                     [--clip FILE] [--csv FILE]
+                                     [--clip FILE] [--csv FILE] [--verbose]
                                      [--cfg-options k=v ...]
 
 The trained toy ViT CLIP (``TOY_CLIP_RECIPES['ViT']``, trained once and
@@ -19,13 +19,16 @@ what the numbers were measured on: the CLIP file (path, SHA-256), each data
 seed's dataset (its own folder, ``WORK_DIR/ade`` or ``ade_seed<N>``: root,
 images and a fingerprint of its file list) and the options.
 ``--cfg-options`` applies to every config (another test scale, slide
-inference, ...).
+inference, ...). Each run's log goes to its work dir; third-party warnings
+that say nothing about the runs are not printed (``--verbose``: they are).
 """
 import argparse
 import contextlib
 import csv
 import inspect
 import io
+import itertools
+import os
 import os.path as osp
 import sys
 import time
@@ -50,6 +53,10 @@ ROW_OPTIONS = {
 }
 # NACLIP's default refinement (10 iterations, dilations 8 and 16)
 PAMR = dict(type='PAMR', num_iter=10, dilations=(8, 16))
+# unique experiment / visualizer names for the runs of this process: mmengine
+# keeps its logger, visualizer and message hub as global instances by name
+# (a second run of one name got the first run's visualizer, with a warning)
+_RUN_IDS = itertools.count()
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -71,6 +78,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'as CSV (method, pamr, data seed, mIoU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='config overrides for every method')
+    parser.add_argument('--verbose', action='store_true',
+                        help='also print third-party warnings')
     return parser.parse_args(argv)
 
 
@@ -99,6 +108,9 @@ def test_method(config: str, clip_file: str, data_root: str, work_dir: str,
     cfg.merge_from_dict(options)
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
+    run_id = f'toy_method_table_{os.getpid()}_{next(_RUN_IDS)}'
+    cfg.experiment_name = run_id
+    cfg.visualizer.name = run_id
     with contextlib.redirect_stdout(io.StringIO()):
         return Runner.from_cfg(cfg).test()
 
@@ -167,6 +179,13 @@ def write_csv(path: str, results: Dict[tuple, float],
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
+    from denseclip.utils.tool_output import quiet_warnings
+    with quiet_warnings(args.verbose):
+        return run(args)
+
+
+def run(args: argparse.Namespace) -> Dict:
+    """The table of parsed ``args``: results, retrieval and the markdown."""
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=False)
     import denseclip  # noqa: F401  (registers the modules)

@@ -1,20 +1,28 @@
 """Train a segmentor: mmseg's stock ``tools/train.py``, with denseclip registered.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
-                          [--cfg-options k=v ...] [--launcher pytorch]
+                          [--verbose] [--cfg-options k=v ...]
+                          [--launcher pytorch]
+
+The console shows the run: what was loaded, progress, losses, validation
+metrics, errors. mmengine's environment, config dump, hook order and
+per-parameter optimizer lines, and third-party warnings that say nothing
+about your run, go to the log file in the work dir only (``--verbose``: to
+the console too). The dataloaders' worker processes are stopped when
+training ends (they leave no ``/tmp/pymp-*`` folders).
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
-from mmseg.registry import RUNNERS
 
 import denseclip  # noqa: F401  (registers modules, lets checkpoints load)
-from denseclip.engine import end_cpu_distributed_run, setup_train_run
+from denseclip.engine import (build_runner, dataloader_workers_shut_down,
+                              end_cpu_distributed_run, setup_train_run)
 from denseclip.engine.matmul_precision import matmul_tf32_of
 from denseclip.engine.mixed_precision_optim_wrapper import enable_amp
+from denseclip.utils.tool_output import quiet_warnings
 
 
 def parse_args(argv=None):
@@ -36,6 +44,11 @@ def parse_args(argv=None):
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
+    parser.add_argument(
+        '--verbose', action='store_true',
+        help="also print mmengine's environment, config, hook order and "
+        'per-parameter optimizer settings and third-party warnings (the '
+        "run's log file has the former either way)")
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -44,6 +57,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    with quiet_warnings(args.verbose):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """The training run of parsed ``args``."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -63,9 +82,10 @@ def main(argv=None):
     setup_train_run(cfg, args.launcher, args.resume)
     # env_cfg.matmul_tf32: float32 matrix products in TF32 on the GPU
     with matmul_tf32_of(cfg):
-        runner = (Runner.from_cfg(cfg)
-                  if 'runner_type' not in cfg else RUNNERS.build(cfg))
-        runner.train()
+        runner = build_runner(cfg, verbose=args.verbose)
+        # the dataloaders' workers stopped after (no /tmp/pymp-* left)
+        with dataloader_workers_shut_down(runner):
+            runner.train()
 
 
 if __name__ == '__main__':

@@ -13,7 +13,8 @@ from .memory import PeakMemory
 from .profile import print_profile, profile_step, summarize
 from .settings import BenchmarkSettings
 from .steps import inference_rows, train_row
-from .subjects import Subject, build_random_model, method_options
+from .subjects import (Subject, build_random_model, check_methods_config,
+                       method_options)
 from .timing import measure
 
 
@@ -56,6 +57,8 @@ def benchmark_device(settings: BenchmarkSettings, device: torch.device,
     load_before = load_average()
     subjects = []
     if settings.methods:
+        check_methods_config(settings.config, settings.cfg_options,
+                             settings.methods)
         plan = [(method, settings.config,
                  dict(settings.cfg_options or {}, **method_options(method)))
                 for method in settings.methods]
@@ -123,6 +126,6 @@ def benchmark_device(settings: BenchmarkSettings, device: torch.device,
             load_average=(load_before, load_average()), amp=settings.amp,
             matmul_tf32=tf32_on if device.type == 'cuda' else None,
             compile=settings.compile, channels_last=settings.channels_last))
-    del subjects
+    subjects.clear()  # the models go before the next run builds its own
     gc.collect()
     return infos, rows

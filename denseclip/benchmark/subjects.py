@@ -1,5 +1,5 @@
 """The models under test: built from a config with random weights."""
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -45,6 +45,45 @@ def build_random_model(config: str, cfg_options: Optional[dict],
         head = model.decode_head
         head.projections_source = head.text_source = 'random (benchmark)'
     return cfg, model.to(device)
+
+
+# what ``--methods`` turns into each method: a MaskCLIP model on a CLIP ViT
+METHODS_MODEL = dict(type=('EncoderDecoder', 'TrainingFreeSegmentor'),
+                     backbone=('CLIPVisionTransformer', ),
+                     decode_head=('MaskClipHead', ))
+METHODS_EXAMPLE = 'configs/maskclip/maskclip_vit16_512x512_voc12aug_20.py'
+
+
+class MethodsConfigError(ValueError):
+    """``--methods`` on a config that is not a MaskCLIP ViT config."""
+
+
+def check_methods_config(config: str, cfg_options: Optional[dict] = None,
+                         methods: Sequence[str] = ()) -> None:
+    """Raise :class:`MethodsConfigError`, naming the config and what it
+    holds, unless ``config`` (with ``cfg_options``) is a MaskCLIP ViT
+    config, the only kind the training-free ``methods`` can be made of
+    (their last block replaces a CLIP ViT's, their scores are
+    ``MaskClipHead``'s)."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    model = cfg.get('model') or {}
+    found = dict(type=model.get('type'),
+                 backbone=(model.get('backbone') or {}).get('type'),
+                 decode_head=(model.get('decode_head') or {}).get('type'))
+    wrong = [key for key, allowed in METHODS_MODEL.items()
+             if found[key] not in allowed]
+    if wrong:
+        holds = ', '.join(f'model.{k}={v!r}' if k == 'type' else
+                          f'model.{k}.type={v!r}' for k, v in found.items())
+        wanted = ', '.join(f'model.{k}' + ('' if k == 'type' else '.type') +
+                           ' ' + ' or '.join(allowed)
+                           for k, allowed in METHODS_MODEL.items())
+        raise MethodsConfigError(
+            f'--methods {" ".join(methods)}: {config} is not a MaskCLIP ViT '
+            f'config ({holds}); the training-free methods are made from one '
+            f'({wanted}): give one as CONFIG, e.g. {METHODS_EXAMPLE}')
 
 
 def method_options(method: str, crop: int = 224,

@@ -6,7 +6,8 @@ kill (:class:`.AtomicCheckpointHook`, :class:`.RandomStateHook`),
 ``--resume`` from the newest *complete* checkpoint, data checks that name
 the file at fault (:func:`add_data_checks`) or the split that lists nothing
 (:func:`check_splits_have_samples`), and, for testing, a checkpoint that
-must hold the model's weights (:class:`CheckpointFitHook`).
+must hold the model's weights (:class:`CheckpointFitHook`) and painting
+that never builds the training set (:class:`StandaloneSegVisualizationHook`).
 """
 import logging
 from typing import Optional
@@ -21,6 +22,7 @@ from .checkpoint_files import (CheckpointFileError, check_checkpoint_file,
 from .cpu_distributed import setup_distributed
 from .data_checks import add_data_checks
 from .empty_splits import check_splits_have_samples
+from .visualization_hook import use_standalone_visualization
 
 __all__ = ['setup_test_run', 'setup_train_run', 'use_reliable_checkpoints']
 
@@ -92,10 +94,13 @@ def setup_test_run(cfg: Config, launcher: str, checkpoint: Optional[str],
     fewer than half of the model's tensors stops when the runner loads it
     (:class:`CheckpointFitHook`: ``CheckpointFitError``), or with
     ``allow_partial_checkpoint`` is a warning. An empty test split stops
-    here (:class:`EmptySplitError`).
+    here (:class:`EmptySplitError`). mmseg's ``SegVisualizationHook``
+    becomes :class:`StandaloneSegVisualizationHook` (``--show-dir`` would
+    otherwise build the training set).
     """
     setup_distributed(cfg, launcher)
     add_data_checks(cfg)
+    use_standalone_visualization(cfg)
     if checkpoint is not None:
         _check(checkpoint, full=False)
         custom = [h for h in cfg.get('custom_hooks') or []
