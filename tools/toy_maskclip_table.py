@@ -138,7 +138,9 @@ def run(args: argparse.Namespace) -> Dict:
     data: Dict[int, Dict] = {}
     for seed in args.data_seeds:
         files = toy_demo.prepare_toy_files(work_dir, seed)
-        dataset = Config.fromfile(MASKCLIP_CONFIGS['RN']).test_dataloader
+        # every family's config reads the same toy test split
+        first_config = next(iter(MASKCLIP_CONFIGS.values()))
+        dataset = Config.fromfile(first_config).test_dataloader
         data[seed] = dataset_record(
             dict(dataset.dataset, data_root=files.data_root),
             f'the toy data under {files.data_root}')
