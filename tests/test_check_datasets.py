@@ -172,13 +172,13 @@ def test_ade20k_training_set_and_its_unlabelled_images(tool, tmp_path,
     assert '1 images under' in blocks['ade20k']
     assert 'reads 0-150, 255: 0 ignored, 1-150 -> 0-149 (reduce_zero_label)' \
         in blocks['ade20k_train']
-    os.remove(osp.join(ade, 'annotations', 'training', 'ADE_train_00000002.png'))
+    label = osp.join(ade, 'annotations', 'training', 'ADE_train_00000002.png')
+    os.remove(label)
     status, blocks, _ = run(tool, capsys, '--data-root', str(tmp_path),
                             '--only', 'ade20k_train', '--any-count')
     assert status == 1
-    assert 'LACKS: 1 of 3 images have no label map, e.g. ' \
-        f'{osp.join(ade, "annotations", "training", "ADE_train_00000002.png")}' \
-        in blocks['ade20k_train']
+    assert f'LACKS: 1 of 3 images have no label map, e.g. {label}' in \
+        blocks['ade20k_train']
 
 
 def test_voc_aug_checks_voc_train_and_the_sbd_part(tool, tmp_path, capsys):

@@ -25,7 +25,6 @@ Exit status 0 when every dataset asked for is ready, 1 otherwise, 2 for bad
 arguments. How to make each dataset: docs/datasets.md.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from dataclasses import dataclass, field
