@@ -21,7 +21,8 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['denseclip', 'denseclip.*']),
     include_package_data=True,
-    python_requires='>=3.8',
+    # torch 2.13.0's wheels need 3.10 (README: Prerequisites)
+    python_requires='>=3.10',
     # torch and mmcv (full build with ops) are installed first by tools/install.sh:
     # mmcv has no wheels for current torch and must be built against the torch in use.
     install_requires=[

@@ -3,8 +3,8 @@
 # installed (at the right version) is kept, so a second run only checks.
 #
 #   VENV=.venv                 where the environment lives
-#   PYTHON=python3.11          interpreter used to create it (any Python >= 3.8
-#                              that has a torch wheel: 3.11, 3.12 ...)
+#   PYTHON=python3.11          interpreter used to create it (any Python >= 3.10:
+#                              torch 2.13.0's wheels need it)
 #   TORCH_SPEC=torch==2.13.0   installed only when the venv has no torch yet
 #                              (GPU users: install your CUDA torch into the venv first)
 set -euo pipefail
@@ -21,9 +21,9 @@ py_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/de
 
 if [ ! -x "$VENV/bin/python" ] || [ -n "$PYTHON_GIVEN" ]; then
   [ -n "$(py_version "$PYTHON")" ] ||
-    die "cannot run the interpreter '$PYTHON': set PYTHON to a Python >= 3.8 (e.g. PYTHON=/usr/bin/python3.12)"
-  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 8))' ||
-    die "$PYTHON is Python $(py_version "$PYTHON"); denseclip needs >= 3.8"
+    die "cannot run the interpreter '$PYTHON': set PYTHON to a Python >= 3.10 (e.g. PYTHON=/usr/bin/python3.12)"
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+    die "$PYTHON is Python $(py_version "$PYTHON"); denseclip needs >= 3.10"
 fi
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV with $PYTHON (Python $(py_version "$PYTHON"))"
