@@ -1,6 +1,7 @@
-"""tools/test.py stops on a checkpoint that supplies fewer than half of the
-model's tensors (CheckpointFitHook), naming the file and some missing and
-unexpected keys; --allow-partial-checkpoint keeps testing. The model's own
+"""tools/test.py stops on a checkpoint that leaves any of the model's tensors
+at its initial value outside the parts built fresh by design
+(CheckpointFitHook), naming the file, the config, the modules left out with
+their counts and some keys; --allow-partial-checkpoint keeps testing. The model's own
 checkpoints (mmengine's, mmseg 0.x's with ``module.`` prefixes) test as
 before. Released DenseCLIP files, --tta and a MaskCLIP+ student checkpoint
 go through the same check in test_denseclip_tools.py and
@@ -17,6 +18,7 @@ from mmseg.registry import MODELS
 from tiny_runner import runner_cfg, write_dataset
 
 from denseclip.engine import checkpoint_fit, setup_train_run
+from denseclip.engine.checkpoint_fit import module_groups
 from denseclip_helpers import load_tool
 
 test_tool = load_tool('test')
@@ -67,11 +69,11 @@ def foreign_checkpoint(path, kind):
 
 
 @pytest.mark.parametrize('kind, found, detail', [
-    ('other names', 0, r'Missing keys \(\d+\): backbone\.stem\.0\.weight, '
-     r'backbone\.stem\.1\.weight, .* \(and \d+ more\)\. Unexpected keys '
-     r'\(3\): encoder\.conv0\.weight, encoder\.conv0\.bias, '
-     r'classifier\.weight\.'),
-    ('other widths', r'\d', r'Keys of another shape \(\d+\): '
+    ('other names', 0, r'Left at their initial values: backbone\.stem\.0-1,3-4,6-7: '
+     r'18 tensors; backbone\.layer1\.0-1: 24 tensors; decode_head\.'
+     r'.*\. Unexpected keys \(3\): encoder\.conv0\.weight, '
+     r'encoder\.conv0\.bias, classifier\.weight\.'),
+    ('other widths', r'\d+', r'Keys of another shape \(\d+\): '
      r'backbone\.stem\.0\.weight \(file \[8, 3, 3, 3\], model '
      r'\[4, 3, 3, 3\]\), '),
 ])
@@ -84,10 +86,10 @@ def test_a_checkpoint_of_another_model_stops_the_test(tiny, tmp_path, kind,
     with pytest.raises(SystemExit) as info:
         test_tool.main([config, path, '--work-dir', str(tmp_path / 'w')])
     message = str(info.value.code)  # a string: exit status 1
-    assert re.match(rf"checkpoint {re.escape(path)} supplies {found} of the "
-                    r"model's (\d+) tensors \(parameters and buffers\) with "
-                    r'their names and shapes; at least half are needed\. ',
-                    message), message
+    assert re.match(rf'checkpoint {re.escape(path)} supplies {found} of the '
+                    r'\d+ tensors \(parameters and buffers\) of the model '
+                    rf'of {re.escape(config)} with their names and shapes\. '
+                    r'Left at their initial values: ', message), message
     assert re.search(detail, message), message
     assert message.endswith('pass --allow-partial-checkpoint '
                             '(CheckpointFitHook(allow_partial=True))')
@@ -103,7 +105,7 @@ def test_allow_partial_checkpoint_tests_anyway(tiny, tmp_path, fit_log):
     [(level, message)] = fit_log
     assert level == logging.WARNING
     assert re.fullmatch(rf'checkpoint {re.escape(path)} supplies 0 of '
-                        r'the model.*; testing anyway '
+                        r'the \d+ tensors .*; testing anyway '
                         r'\(--allow-partial-checkpoint\)', message)
 
 
@@ -127,18 +129,78 @@ def test_the_models_own_checkpoint_tests(tiny, tmp_path, layout, fit_log):
                         'tensors')]
 
 
-def test_at_least_half_of_the_tensors_must_fit():
-    """The rule: found with the model's name and shape >= half the model's
-    tensors. ``checkpoint_fit`` reads a state dict as mmengine loads it."""
+def drop_block(state, prefix):
+    """``state`` without the tensors of module ``prefix``."""
+    return {k: v for k, v in state.items() if not k.startswith(prefix + '.')}
+
+
+def test_a_file_missing_a_block_stops_the_test(tiny, tmp_path):
+    """Half of the model supplied was enough before: the block was tested
+    with its random initial weights after a warning."""
+    config, trained = tiny
+    state = torch.load(trained, map_location='cpu',
+                       weights_only=False)['state_dict']
+    path = str(tmp_path / 'partial.pth')
+    torch.save({'meta': {}, 'state_dict': drop_block(state,
+                                                     'backbone.layer1.1')},
+               path)
+    with pytest.raises(SystemExit) as info:
+        test_tool.main([config, path, '--work-dir', str(tmp_path / 'w')])
+    message = str(info.value.code)
+    # a BasicBlock: 2 convolutions, 2 batch norms of 5 tensors each
+    total = len(state)
+    assert f'supplies {total - 12} of the {total} tensors' in message
+    assert re.search(r'\. Left at their initial values: backbone\.layer1\.1: '
+                     r'12 tensors\. Is it a checkpoint of this config', message)
+    assert 'Unexpected' not in message and 'another shape' not in message
+
+
+def test_a_file_missing_a_block_tests_with_allow_partial(tiny, tmp_path,
+                                                        fit_log):
+    config, trained = tiny
+    state = torch.load(trained, map_location='cpu',
+                       weights_only=False)['state_dict']
+    path = str(tmp_path / 'partial.pth')
+    torch.save({'state_dict': drop_block(state, 'backbone.layer1.1')}, path)
+    metrics = test_tool.main([config, path, '--allow-partial-checkpoint',
+                              '--work-dir', str(tmp_path / 'w')])
+    assert 0 <= metrics['mIoU'] <= 100
+    [(level, message)] = fit_log
+    assert level == logging.WARNING
+    assert 'Left at their initial values: backbone.layer1.1: 12 tensors' \
+        in message
+
+
+def test_every_tensor_outside_the_fresh_parts_must_fit():
+    """The rule: every tensor of the model with its name and shape, except
+    those built fresh by design (here num_batches_tracked);
+    ``checkpoint_fit`` reads a state dict as mmengine loads it."""
     model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 4),
                                 torch.nn.BatchNorm1d(4))
     own = model.state_dict()  # 2 + 2 + 5 tensors
     keys = list(own)
-    half = {k: own[k] for k in keys[:5]}
-    fit = checkpoint_fit(model, {'state_dict': half, 'meta': {}})
-    assert (fit.total, fit.found, fit.fits) == (9, 5, True)
-    assert fit.missing == keys[5:] and not fit.unexpected
-    fewer = dict(half, **{keys[0]: torch.zeros(7)})  # 4 fit, 1 other shape
-    fit = checkpoint_fit(model, {'module.' + k: v for k, v in fewer.items()})
-    assert (fit.found, fit.fits) == (4, False)
+    fit = checkpoint_fit(model, {'state_dict': dict(own), 'meta': {}})
+    assert (fit.total, fit.found, fit.fits) == (9, 9, True)
+    no_counter = {k: v for k, v in own.items()
+                  if k != '2.num_batches_tracked'}
+    fit = checkpoint_fit(model, {'state_dict': no_counter})
+    assert (fit.found, fit.fits, fit.missing, fit.fresh) == (
+        8, True, ['2.num_batches_tracked'], ['2.num_batches_tracked'])
+    most = {k: own[k] for k in keys if k != '1.bias'}
+    fit = checkpoint_fit(model, {'state_dict': most})
+    assert (fit.found, fit.fits, fit.left_at_init) == (8, False, ['1.bias'])
+    assert fit.groups() == [('1', 1)]
+    other = dict(own, **{keys[0]: torch.zeros(7)})  # 8 fit, 1 other shape
+    fit = checkpoint_fit(model, {'module.' + k: v for k, v in other.items()})
+    assert (fit.found, fit.fits) == (8, False)
     assert fit.mismatched == [(keys[0], (7, ), (3, 2))]
+    assert fit.left_at_init == [keys[0]]
+
+
+def test_module_groups_collapse_numbered_runs():
+    keys = ([f'backbone.layer3.{i}.conv{j}.weight' for i in range(6, 23)
+             for j in (1, 2)] + ['backbone.layer3.25.conv1.weight',
+                                 'decode_head.conv_seg.weight',
+                                 'decode_head.conv_seg.bias', 'gamma'])
+    assert module_groups(keys) == [('backbone.layer3.6-22,25', 35),
+                                   ('decode_head.conv_seg', 2), ('gamma', 1)]

@@ -1,6 +1,7 @@
 """tools/maskclip_demo.py on a large photo: peak memory bounded by the model's
 input and the class chunk, not by classes x photo pixels (issue 15: an
-8000x6000 photo with 20 class names under 2.5 GB; 7.0 GB with 3 before)."""
+8000x6000 photo with 20 class names under 2.5 GB; 7.0 GB with 3 before),
+with --pamr too (issue 19: PAMR tile by tile; killed at 24 GB before)."""
 import struct
 import subprocess
 import sys
@@ -38,7 +39,9 @@ def png_size(path):
 
 
 @pytest.mark.slow
-def test_8000x6000_photo_with_20_names_under_2_5_gb(rn_clip, tmp_path):
+@pytest.mark.parametrize('options', [[], ['--pamr']], ids=['plain', 'pamr'])
+def test_8000x6000_photo_with_20_names_under_2_5_gb(rn_clip, tmp_path,
+                                                    options):
     rng = np.random.default_rng(0)
     small = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
     photo = str(tmp_path / 'photo.jpg')
@@ -50,11 +53,12 @@ def test_8000x6000_photo_with_20_names_under_2_5_gb(rn_clip, tmp_path):
         [sys.executable, '-c', WRAPPER, photo, '--classes', names, '--clip',
          rn_clip.jit, '--text-heads', str(rn_clip.shape['transformer_heads']),
          '--templates', 'single', '--cache-dir', str(tmp_path / 'cache'),
-         '--out', out],
+         '--out', out] + options,
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=300)
+        text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]
     peak = int(run.stdout.split('peak_rss_kb')[-1].split()[0]) * 1024
-    print(f'demo peak resident memory {peak / 1e9:.2f} GB')
+    print(f'demo {" ".join(options)} peak resident memory '
+          f'{peak / 1e9:.2f} GB')
     assert png_size(out) == (8000, 6000)
     assert peak < 2.5e9, f'peak resident memory {peak / 1e9:.2f} GB'

@@ -5,6 +5,7 @@ sets of the configs of the released models."""
 import os.path as osp
 import re
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,7 +15,8 @@ from mmengine.runner.checkpoint import load_checkpoint
 from mmseg.registry import MODELS
 from tiny_runner import CLASSES, runner_cfg, write_dataset
 
-from denseclip.engine import checkpoint_fit
+from denseclip.engine import (CheckpointFitError, CheckpointFitHook,
+                              checkpoint_fit)
 from denseclip_helpers import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -244,11 +246,15 @@ RELEASED = [
      'pascal_context_59.py', 'deeplabv2', 768, 59, False),
     ('annotation_free/maskclip_plus_vit16_deeplabv2_r101_480x480_4k_'
      'pascal_context_59.py', 'deeplabv2', 512, 59, False),
+    ('annotation_free/maskclip_plus_vit16_deeplabv2_r50_480x480_4k_'
+     'pascal_context_59.py', 'deeplabv2', 512, 59, False),
     ('annotation_free/maskclip_plus_r50_deeplabv2_r101_512x512_8k_'
      'coco-stuff164k.py', 'deeplabv2', 1024, 171, False),
     ('annotation_free/maskclip_plus_r50x16_deeplabv2_r101_512x512_8k_'
      'coco-stuff164k.py', 'deeplabv2', 768, 171, False),
     ('annotation_free/maskclip_plus_vit16_deeplabv2_r101_512x512_8k_'
+     'coco-stuff164k.py', 'deeplabv2', 512, 171, False),
+    ('annotation_free/maskclip_plus_vit16_deeplabv2_r50_512x512_8k_'
      'coco-stuff164k.py', 'deeplabv2', 512, 171, False),
     ('zero_shot/maskclip_plus_r50_deeplabv2_r101_512x512_20k_voc12aug_20.py',
      'deeplabv2', 1024, 20, False),
@@ -259,13 +265,16 @@ RELEASED = [
 ]
 
 
-@pytest.mark.parametrize('config, student, width, classes, bg', RELEASED,
-                         ids=[r[0].split('/')[-1][14:-3] for r in RELEASED])
-def test_released_models_fit_their_configs_key_for_key(config, student,
-                                                       width, classes, bg):
+def meta_model(config):
+    """The config's model on the meta device (structure only)."""
     cfg = Config.fromfile(osp.join(ROOT, 'configs/maskclip_plus', config))
-    with torch.device('meta'):  # structure only
-        model = MODELS.build(cfg.model)
+    with torch.device('meta'):
+        return MODELS.build(cfg.model)
+
+
+def reference_file_of(model, student, width, classes, bg, vit):
+    """A state dict in the reference's layout (meta tensors) of the
+    student ``model`` builds."""
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     # the backbone: mmseg's ResNetV1c, named alike in 0.x and 1.x
     shapes = {k: s for k, s in own.items() if k.startswith('backbone.')}
@@ -276,10 +285,72 @@ def test_released_models_fit_their_configs_key_for_key(config, student,
         head['bg_embeddings'] = (1, width)
     shapes.update({f'decode_head.{k}': s for k, s in head.items()})
     state = {k: torch.empty(s, device='meta') for k, s in shapes.items()}
-    state.update(teacher_entries('vit' if 'vit16' in config else 'rn',
-                                 text=width))
+    state.update(teacher_entries('vit' if vit else 'rn', text=width))
+    return state
+
+
+@pytest.mark.parametrize('config, student, width, classes, bg', RELEASED,
+                         ids=[r[0].split('/')[-1][14:-3] for r in RELEASED])
+def test_released_models_fit_their_configs_key_for_key(config, student,
+                                                       width, classes, bg):
+    model = meta_model(config)
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    state = reference_file_of(model, student, width, classes, bg,
+                              'vit16' in config)
     converted = model.convert_state_dict(state)
     assert {k: tuple(v.shape) for k, v in converted.items()} == own
+    fit = checkpoint_fit(model, {'state_dict': state})
+    assert fit.fits and fit.found == fit.total
+
+
+# the released ViT-B/16 students: ResNet-50 (the reference's config) or
+# ResNet-101 (the file names); (setting, file's depth, config's depth)
+VIT16_SETTINGS = ['480x480_4k_pascal_context_59', '512x512_8k_coco-stuff164k']
+
+
+def vit16_config(setting, depth):
+    return (f'annotation_free/maskclip_plus_vit16_deeplabv2_r{depth}_'
+            f'{setting}.py')
+
+
+@pytest.mark.parametrize('setting', VIT16_SETTINGS)
+@pytest.mark.parametrize('theirs, ours', [(50, 101), (101, 50)])
+def test_a_vit16_student_of_the_other_depth_names_its_config(setting, theirs,
+                                                             ours):
+    """A ResNet-50 student's file on the R-101 config left stage 3's
+    blocks 6-22 random after a warning (306 of 662 tensors); an R-101 file
+    on the R-50 config would drop them. Both stop, naming the config the
+    file fits."""
+    classes = 59 if 'context' in setting else 171
+    state = reference_file_of(meta_model(vit16_config(setting, theirs)),
+                              'deeplabv2', 512, classes, False, True)
+    config = osp.join(ROOT, 'configs/maskclip_plus',
+                      vit16_config(setting, ours))
+    runner = SimpleNamespace(model=meta_model(vit16_config(setting, ours)),
+                             cfg=Config.fromfile(config))
+    hook = CheckpointFitHook(filename='released.pth')
+    with pytest.raises(CheckpointFitError) as info:
+        hook.after_load_checkpoint(runner, {'meta': {}, 'state_dict': state})
+    message = str(info.value)
+    other = osp.join(ROOT, 'configs/maskclip_plus',
+                     vit16_config(setting, theirs))
+    blocks = {50: '3, 4, 6, 3', 101: '3, 4, 23, 3'}
+    assert (f"The file's backbone is a ResNet-{theirs} (blocks per stage "
+            f"{blocks[theirs]}; this config's ResNet-{ours}: {blocks[ours]})"
+            f': it fits {other}.') in message, message
+    assert message.startswith(f'checkpoint released.pth supplies 356 of the '
+                              f'{662 if ours == 101 else 356} tensors '
+                              f'(parameters and buffers) of the model of '
+                              f'{config} with their names and shapes. ')
+    if ours == 101:
+        assert '. Left at their initial values: backbone.layer3.6-22: 306 ' \
+            "tensors. The file's backbone" in message
+    else:  # nothing left out, 17 blocks of the file unused
+        assert 'Left at' not in message
+        assert 'Unexpected keys (306): backbone.layer3.6.conv1.weight' \
+            in message
+    hook = CheckpointFitHook(filename='released.pth', allow_partial=True)
+    hook.after_load_checkpoint(runner, {'meta': {}, 'state_dict': state})
 
 
 # --------------------------------------------------------- tools/test.py

@@ -9,8 +9,11 @@
 Released DenseCLIP checkpoints (mmseg 0.x files) load as they are. Without a
 CHECKPOINT the model is initialised from its config (``init_weights``): that
 is how MaskCLIP, which has no trained weights, runs from its CLIP file. A
-CHECKPOINT that supplies fewer than half of the model's tensors (another
-model's file) stops the test unless ``--allow-partial-checkpoint``.
+CHECKPOINT that leaves any of the model's tensors at its initial value
+(another model's file, a ResNet-50 student's on a ResNet-101 config), outside
+the parts built fresh by design (``denseclip/engine/fresh_by_design.py``),
+stops the test naming the modules left out and, for a ResNet of another
+depth, the config the file fits; ``--allow-partial-checkpoint`` tests anyway.
 
 ``--batch-size N`` sets the test dataloader's batch size (default: the
 config's, normally 1). Test images differ in size (ADE20K, Pascal VOC after
@@ -116,10 +119,10 @@ def parse_args(argv=None):
         help='level of --corrupt, 1 (mild) to 5 (strong)')
     parser.add_argument(
         '--allow-partial-checkpoint', action='store_true',
-        help='test even when CHECKPOINT supplies fewer than half of the '
-        "model's tensors (parameters and buffers with the model's names and "
-        'shapes), the rest as initialised; without it such a file (usually '
-        "another model's) stops the test, naming missing and unexpected keys")
+        help="test even when CHECKPOINT leaves some of the model's tensors "
+        "(parameters and buffers with the model's names and shapes) at "
+        'their initial values; without it such a file stops the test, '
+        'naming the modules left out and the keys that do not fit')
     parser.add_argument(
         '--verbose', action='store_true',
         help="also print mmengine's environment, config and hook order and "

@@ -90,8 +90,8 @@ def setup_test_run(cfg: Config, launcher: str, checkpoint: Optional[str],
                    allow_partial_checkpoint: bool = False) -> None:
     """Launcher, data checks and checkpoint checks for ``tools/test.py``.
 
-    A missing or truncated ``checkpoint`` stops here; one that supplies
-    fewer than half of the model's tensors stops when the runner loads it
+    A missing or truncated ``checkpoint`` stops here; one that leaves any
+    model tensor as initialised stops when the runner loads it
     (:class:`CheckpointFitHook`: ``CheckpointFitError``), or with
     ``allow_partial_checkpoint`` is a warning. An empty test split stops
     here (:class:`EmptySplitError`). mmseg's ``SegVisualizationHook``

@@ -1,6 +1,6 @@
 """PAMR, pixel-adaptive mask refinement (Araslanov & Roth, CVPR 2020), as
 NACLIP and SCLIP run it on their query logits (docs/ovss.md)."""
-from typing import Iterator, Sequence, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -41,11 +41,20 @@ class PAMR(BaseModule):
         num_iter: iterations (NACLIP: 10).
         dilations: neighbourhood spacings in pixels (NACLIP: 8 and 16).
         query_chunk: score channels refined at once (memory).
+        tile_size: the segmentor refines the image in tiles of this many
+            pixels a side, each read with a :attr:`halo` of ``num_iter x
+            max(dilations)`` pixels around it; None: the whole image at
+            once. Everything PAMR computes for a pixel depends only on the
+            pixels within ``max(dilations)`` of it per iteration (the
+            affinity's std and softmax are over the pixel's own windows), so
+            the tiles give the whole image's result (to float rounding) with
+            memory bounded by the tile, not by the image.
     """
 
     def __init__(self, num_iter: int = 10,
                  dilations: Sequence[int] = (8, 16),
-                 query_chunk: int = 64):
+                 query_chunk: int = 64,
+                 tile_size: Optional[int] = 512):
         super().__init__()
         dilations = tuple(dilations)
 
@@ -61,9 +70,48 @@ class PAMR(BaseModule):
         if not is_int(query_chunk, 1):
             raise ValueError(f'PAMR: query_chunk must be a positive '
                              f'integer, got {query_chunk!r}')
+        if tile_size is not None and not is_int(tile_size, 1):
+            raise ValueError(f'PAMR: tile_size must be a positive integer '
+                             f'or None, got {tile_size!r}')
         self.num_iter = num_iter
         self.dilations = dilations
         self.query_chunk = query_chunk
+        self.tile_size = tile_size
+
+    @property
+    def halo(self) -> int:
+        """Pixels around a tile that its result depends on: each iteration
+        reads ``max(dilations)`` further (the affinity too, once)."""
+        return max(1, self.num_iter) * max(self.dilations)
+
+    def tiles(self, size: Tuple[int, int]
+              ) -> Iterator[Tuple[slice, slice, slice, slice]]:
+        """For an image of ``size`` ``(H, W)``: each tile's rows and columns
+        with its halo (clipped to the image), and its own rows and columns
+        within those. One tile, the image, without ``tile_size``."""
+        H, W = size
+        step = self.tile_size or max(H, W, 1)
+        halo = self.halo
+        for y in range(0, H, step):
+            for x in range(0, W, step):
+                y0, x0 = max(0, y - halo), max(0, x - halo)
+                y1 = min(H, y + step + halo)
+                x1 = min(W, x + step + halo)
+                yield (slice(y0, y1), slice(x0, x1),
+                       slice(y - y0, min(H, y + step) - y0),
+                       slice(x - x0, min(W, x + step) - x0))
+
+    def refine_tiled(self, image: Tensor, scores: Tensor) -> Tensor:
+        """:meth:`propagate` of ``scores`` ``[B, Q, H, W]`` with the affinity
+        of ``image`` ``[B, C, H, W]``, tile by tile (:meth:`tiles`)."""
+        out = torch.empty_like(scores)
+        for rows, cols, inner_rows, inner_cols in self.tiles(
+                tuple(image.shape[-2:])):
+            refined = self.propagate(scores[..., rows, cols],
+                                     self.affinity(image[..., rows, cols]))
+            out[..., rows, cols][..., inner_rows, inner_cols] = \
+                refined[..., inner_rows, inner_cols]
+        return out
 
     def affinity(self, image: Tensor) -> Tensor:
         """``[B, 8 * len(dilations), H, W]`` neighbour weights of ``image``

@@ -3,7 +3,7 @@ NACLIP): per-query scores (whole or batched slide windows), then PAMR, the
 softmax over all names, the maximum over each class's synonyms and the
 background threshold, a chunk of names at a time at the image's size."""
 from numbers import Real
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import PixelData
@@ -15,6 +15,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from ..postprocess import PAMR  # noqa: F401  (registers it)
+from ..postprocess.resized_crop import resized_crop
 from .slide_windows import batched_slide_inference
 
 # full-size scores held at once: at most this many names ...
@@ -283,21 +284,70 @@ class TrainingFreeSegmentor(EncoderDecoder):
                        dropped: Sequence[int] = (),
                        threshold: bool = True) -> Tensor:
         """The ``[H, W]`` labels of image ``index`` at its ``ori_shape``
-        from its ``[1, Q, h, w]`` scores, a chunk of names at a time: a
-        running maximum, the class of the best name and, for ``prob_thd``,
-        a running ``sum exp(logit_scale * (s - max))`` (the top probability
-        is its inverse).
+        from its ``[1, Q, h, w]`` scores, a chunk of names at a time
+        (:meth:`merged_labels`); with PAMR, tile by tile
+        (:meth:`tiled_pamr_labels`).
 
         ``at_head_resolution``: the scores are the head's output (first
         resized as mmseg's decode head does), else at the padded input's
         size. Names of ``dropped`` classes count in the softmax's sum but
         never win (their probability is 0, as SCLIP zeroes it).
         """
+        if image is not None and self.pamr is not None:
+            return self.tiled_pamr_labels(logits, batch_img_metas, index,
+                                          at_head_resolution, image,
+                                          dropped, threshold)
         meta = batch_img_metas[index]
         class_chunk, chunk_numel = self.chunk_sizes()
         ori_h, ori_w = meta['ori_shape'][:2]
         step = max(1, min(class_chunk, chunk_numel // max(ori_h * ori_w, 1)))
-        affinity = self.image_affinity(image, meta)
+        chunks = (self.image_size_scores(logits[:, start:start + step],
+                                         batch_img_metas, index,
+                                         at_head_resolution, None)
+                  for start in range(0, logits.shape[1], step))
+        return self.merged_labels(chunks, dropped, threshold)
+
+    def tiled_pamr_labels(self, logits: Tensor, batch_img_metas: List[dict],
+                          index: int, at_head_resolution: bool,
+                          image: Tensor, dropped: Sequence[int] = (),
+                          threshold: bool = True) -> Tensor:
+        """:meth:`running_labels` with PAMR, one tile of the image at its
+        ``ori_shape`` at a time (``PAMR.tiles``: each with a halo as wide
+        as PAMR reads, so the labels are the whole image's): the image and
+        the scores are resized into the tile only (:func:`resized_crop`),
+        refined and reduced to labels there. Memory: the names' scores at
+        the model's input size, plus a tile's worth of scores a chunk of
+        names at a time, plus the labels; not names x photo pixels."""
+        meta = batch_img_metas[index]
+        size = tuple(meta['ori_shape'][:2])
+        if at_head_resolution:
+            logits = self.resize_scores(logits, batch_img_metas)
+        scores = self._unpadded(logits, meta)
+        pixels = self._unpadded(image.float(), meta)
+        class_chunk, chunk_numel = self.chunk_sizes()
+        labels = torch.empty(size, dtype=torch.long, device=logits.device)
+        for rows, cols, inner_rows, inner_cols in self.pamr.tiles(size):
+
+            def crop(x: Tensor) -> Tensor:
+                return resized_crop(x, size, rows, cols, self.align_corners)
+
+            affinity = self.pamr.affinity(crop(pixels))
+            tile = (rows.stop - rows.start) * (cols.stop - cols.start)
+            step = max(1, min(class_chunk, chunk_numel // tile))
+            chunks = (self.pamr.propagate(
+                crop(scores[:, start:start + step]), affinity)[0]
+                for start in range(0, scores.shape[1], step))
+            labels[rows, cols][inner_rows, inner_cols] = self.merged_labels(
+                chunks, dropped, threshold)[inner_rows, inner_cols]
+        return labels
+
+    def merged_labels(self, chunks: Iterable[Tensor],
+                      dropped: Sequence[int] = (),
+                      threshold: bool = True) -> Tensor:
+        """Labels from the names' scores ``[c, H, W]`` given a chunk of
+        names at a time, in order: a running maximum, the class of the best
+        name and, for ``prob_thd``, a running ``sum exp(logit_scale * (s -
+        max))`` (the top probability is its inverse)."""
         query_class = self.query_class
         need_sum = threshold and self.prob_thd > 0 and \
             not self.scores_are_probabilities
@@ -305,11 +355,10 @@ class TrainingFreeSegmentor(EncoderDecoder):
         # best / labels: the running maximum over the names that may win;
         # ref / total: over all names, and sum exp(logit_scale * (s - ref))
         best = labels = ref = total = None
-        for start in range(0, logits.shape[1], step):
-            part = self.image_size_scores(logits[:, start:start + step],
-                                          batch_img_metas, index,
-                                          at_head_resolution, affinity)
+        start = 0
+        for part in chunks:
             classes = query_class[start:start + part.shape[0]]
+            start += part.shape[0]
             if need_sum:
                 top = part.max(dim=0).values
                 if ref is None:
@@ -344,6 +393,14 @@ class TrainingFreeSegmentor(EncoderDecoder):
         """mmseg's ``postprocess_result`` steps for one image's ``[1, c, H,
         W]`` logits: padding removed, flip undone, resized to ``ori_shape``;
         returns ``[c, h, w]``."""
+        return resize(self._unpadded(logits, meta), size=meta['ori_shape'],
+                      mode='bilinear', align_corners=self.align_corners,
+                      warning=False).squeeze(0)
+
+    @staticmethod
+    def _unpadded(logits: Tensor, meta: dict) -> Tensor:
+        """``[1, c, H, W]`` logits with the padding removed and the flip
+        undone (:meth:`_to_original_size` before its resize)."""
         _, _, H, W = logits.shape
         if 'img_padding_size' not in meta:
             padding_size = meta.get('padding_size', [0] * 4)
@@ -356,9 +413,7 @@ class TrainingFreeSegmentor(EncoderDecoder):
             assert direction in ['horizontal', 'vertical']
             logits = logits.flip(dims=(3, ) if direction == 'horizontal'
                                  else (2, ))
-        return resize(logits, size=meta['ori_shape'], mode='bilinear',
-                      align_corners=self.align_corners,
-                      warning=False).squeeze(0)
+        return logits
 
 
 def _check_positive_int(model, key: str, value, optional: bool) -> None:
