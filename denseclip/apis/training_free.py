@@ -83,6 +83,26 @@ def class_labels(names: ClassNames, limit: int = 2) -> List[str]:
     return [names.label(k, limit) for k in range(names.num_classes)]
 
 
+def dataset_meta_of(model) -> dict:
+    """What ``SegLocalVisualizer`` needs of ``model``: its ``dataset_meta``
+    where set (``training_free_model``; ``init_model`` with a checkpoint
+    that records it), else the class names of its ``MaskClipHead`` with
+    distinct colours (``init_model`` of a MaskCLIP or training-free config
+    without a checkpoint leaves ``dataset_meta`` unset)."""
+    meta = getattr(model, 'dataset_meta', None) or {}
+    if meta.get('classes') and meta.get('palette'):
+        return dict(classes=meta['classes'], palette=meta['palette'])
+    sets = getattr(getattr(model, 'decode_head', None), 'class_name_sets',
+                   None)
+    if sets is None:
+        raise ValueError(
+            f'{type(model).__name__} has no dataset_meta and its decode head '
+            f'no class names: set model.dataset_meta = dict(classes=..., '
+            f'palette=...)')
+    labels = class_labels(sets)
+    return dict(classes=tuple(labels), palette=make_palette(len(labels)))
+
+
 def training_free_model(clip: str,
                         classes: ClassesSpec,
                         method: Optional[str] = None,
