@@ -12,14 +12,16 @@ import subprocess
 import pytest
 
 from test_dist_scripts import (CONFIG, REPO, TRAINING_FREE_CONFIG, miou,
-                               shell_env, toy_options,  # noqa: F401
-                               training_free_options)  # noqa: F401
+                               shell_env)
+# the fixtures
+from test_dist_scripts import toy_options  # noqa: F401
+from test_dist_scripts import training_free_options  # noqa: F401
 
 FAKE_SRUN = r'''#!/usr/bin/env bash
 # records its arguments, then runs the command (after srun's options) as
 # task 0 of 1
-python3 -c 'import json, sys; json.dump(sys.argv[2:], open(sys.argv[1], "w"))' \
-  "$SRUN_RECORD" "$@"
+python3 -c 'import json, sys
+json.dump(sys.argv[2:], open(sys.argv[1], "w"))' "$SRUN_RECORD" "$@"
 while [ $# -gt 0 ]; do
   case "$1" in
     -p) shift 2 ;;

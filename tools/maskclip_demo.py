@@ -36,8 +36,9 @@ from denseclip.models.text.class_names import ClassNames
 from denseclip.utils.tool_output import quiet_warnings
 from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, format_share,
-                                     legend_entries, make_palette,
-                                     overlay_labels)
+                                     legend_entries, overlay_labels)
+from denseclip.visualization import make_palette  # noqa: F401 (tests)
+
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
