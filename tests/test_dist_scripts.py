@@ -115,3 +115,55 @@ def test_a_missing_python_is_named(tmp_path):
     assert proc.returncode == 1
     assert 'no Python with torch found' in proc.stderr
     assert str(tmp_path / 'no_python') in proc.stderr
+
+
+@pytest.fixture(scope='module')
+def training_free_options(shared_toy_files, tmp_path_factory):
+    """configs/toy/maskclip_vit_toy.py on an untrained CLIP of its shape and
+    8 toy validation images (4 per process)."""
+    from denseclip.toy.clip_model import (TRAINED_VIT, build_openai_clip,
+                                          write_clip_checkpoint)
+    from denseclip.toy.files import ToyFiles
+    clip = write_clip_checkpoint(
+        build_openai_clip(seed=3, **TRAINED_VIT),
+        str(tmp_path_factory.mktemp('vit_clip') / 'toy_ViT.pt'))
+    files = ToyFiles(clip, shared_toy_files.data_root, True)
+    return path_options(files, 'TrainingFreeSegmentor',
+                        ('test_dataloader', )) + [
+        'test_dataloader.dataset.indices=8', 'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'model.decode_head.templates=single']
+
+
+TRAINING_FREE_CONFIG = osp.join(REPO, 'configs', 'toy', 'maskclip_vit_toy.py')
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.parametrize('no_checkpoint', ['none', '-'])
+def test_dist_test_runs_a_training_free_config_without_checkpoint(
+        training_free_options, tmp_path, no_checkpoint):
+    """`dist_test.sh CONFIG none 2`: MaskCLIP on the toy ViT CLIP, no
+    checkpoint, two CPU processes; the mIoU of one process."""
+    env = shell_env()
+    out = run(['bash', 'tools/dist_test.sh', TRAINING_FREE_CONFIG,
+               no_checkpoint, '2', '--work-dir', str(tmp_path / 'dist'),
+               '--cfg-options', *training_free_options], env)
+    assert 'Iter(test) [4/4]' in out and 'Iter(test) [8/8]' not in out
+    assert 'no checkpoint given: initialising the model from its config' \
+        in out
+    dist_miou = miou(out, 'test')
+    out = run([sys.executable, 'tools/test.py', TRAINING_FREE_CONFIG,
+               '--work-dir', str(tmp_path / 'one'), '--cfg-options',
+               *training_free_options],
+              dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES=''))
+    assert 'Iter(test) [8/8]' in out
+    assert miou(out, 'test') == dist_miou
+
+
+def test_dist_test_usage_names_the_no_checkpoint_placeholder():
+    proc = subprocess.run(['bash', 'tools/dist_test.sh', TRAINING_FREE_CONFIG],
+                          cwd=REPO, env=shell_env(), capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    assert 'CONFIG CHECKPOINT|none GPUS' in proc.stderr

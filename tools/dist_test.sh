@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun:
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
+# CHECKPOINT `none` (or `-`): no checkpoint, the model initialised from its
+# config, as MaskCLIP and the training-free methods run from their CLIP file
+# (a checkpoint file named none: ./none).
 # GPUS is the number of processes on this node (CPU processes with gloo on a
 # machine without CUDA). PYTHON is the interpreter (default: this checkout's
 # .venv, activated or not).
 set -euo pipefail
 if [ $# -lt 3 ]; then
-  echo "usage: bash $0 CONFIG CHECKPOINT GPUS [test.py args...]" >&2
+  echo "usage: bash $0 CONFIG CHECKPOINT|none GPUS [test.py args...]" >&2
   exit 2
 fi
 CONFIG=$1

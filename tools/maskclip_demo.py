@@ -22,30 +22,22 @@ from typing import List
 import cv2
 import numpy as np
 import torch
-from mmengine.config import Config
 from mmseg.apis import inference_model
-from mmseg.registry import MODELS
-from mmseg.utils import register_all_modules
 
 import denseclip  # noqa: F401  (registers the modules)
-from denseclip.apis import (METHODS, maskclip_model_cfg, method_settings,
-                            method_test_pipeline)
-from denseclip.clip_files import find_clip_file
+from denseclip.apis import (DEFAULT_METHOD, METHODS,
+                            default_method, parse_classes, resolve_clip,
+                            training_free_model)
 from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,
                                              UnreadableImageError,
                                              list_images, read_image)
 from denseclip.models.clip_arch import ClipArch, read_clip_arch
 from denseclip.models.text.class_names import ClassNames
-from denseclip.models.text.prompt_class_names import resolve_class_name_sets
 from denseclip.utils.tool_output import quiet_warnings
 from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, format_share,
-                                     legend_entries, make_palette,
-                                     overlay_labels)
-
-# with a CLIP ViT (the papers' best on average); a ResNet has only MaskCLIP
-DEFAULT_METHOD = 'naclip'
-SYNONYM_SEPARATOR = '|'
+                                     legend_entries, overlay_labels)
+from denseclip.visualization import make_palette  # noqa: F401 (tests)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -113,17 +105,15 @@ def parse_class_names(args, parser_error) -> ClassNames:
     """Class names (at least two) from ``--classes`` (commas between
     classes, ``|`` between synonyms) or ``--classes-file`` (a class per
     line, synonyms separated by commas); errors name the line or class."""
+    if args.classes_file is not None:
+        spec = args.classes_file
+    else:  # always a list here: "ade" is a class, not ADE20K's 150
+        spec = [entry for entry in args.classes.split(',') if entry.strip()]
+        if not spec:
+            parser_error('no class names given: pass e.g. --classes '
+                         '"cat,sky"')
     try:
-        if args.classes_file is not None:
-            names = resolve_class_name_sets(args.classes_file)
-        else:
-            entries = [[n.strip() for n in entry.split(SYNONYM_SEPARATOR)]
-                       for entry in args.classes.split(',') if entry.strip()]
-            if not entries:
-                parser_error('no class names given: pass e.g. --classes '
-                             '"cat,sky"')
-            names = resolve_class_name_sets(
-                [e[0] if len(e) == 1 else e for e in entries])
+        names = parse_classes(spec)
     except (FileNotFoundError, ValueError) as err:
         parser_error(str(err).replace('the class list', '--classes'))
     if names.num_classes < 2:
@@ -147,43 +137,30 @@ def folder_images(folder: str, out_dir: str) -> List[str]:
 
 def choose_method(args, arch: ClipArch) -> str:
     """``--method``, else NACLIP on a CLIP ViT and MaskCLIP on a ResNet."""
-    if args.method:
-        return args.method
-    return DEFAULT_METHOD if arch.is_vit else 'maskclip'
+    return args.method or default_method(arch)
 
 
 def build_model(args, names):
-    clip_file = find_clip_file(args.clip)
+    """The demo's model: ``denseclip.apis.training_free_model`` with the
+    options of ``args``, after a header line naming the CLIP's
+    architecture and one naming the method, inference and resize."""
+    clip_file = resolve_clip(args.clip)
     # the head counts: the file's where it records them (a mismatch with
     # --vision-heads / --text-heads is an error), said in the header line
     arch = read_clip_arch(clip_file, args.vision_heads, args.text_heads,
                           ('--vision-heads', '--text-heads'))
     print(arch.describe())
-    method = choose_method(args, arch)
-    settings = method_settings(method)
-    cfg = maskclip_model_cfg(
-        clip_file, names, method=method, ks_thresh=args.ks,
-        pd_thresh=args.pd, templates=args.templates,
-        logit_scale=args.logit_scale, prob_thd=args.prob_thd,
-        pamr=args.pamr, inference=args.inference,
-        text_encoder=({'transformer_heads': args.text_heads}
-                      if args.text_heads else None),
-        text_cache_dir=args.cache_dir, vision_heads=args.vision_heads)
-    register_all_modules(init_default_scope=True)
-    model = MODELS.build(cfg)
-    short = args.scale[1] if args.scale else settings['short_side']
-    pipeline = method_test_pipeline(method, short)
-    if args.scale:
-        pipeline[1]['scale'] = tuple(args.scale)
-    model.cfg = Config(dict(test_pipeline=pipeline))
-    print(f'{method}: {cfg.test_cfg.mode} inference, images fit in '
-          f'{pipeline[1]["scale"][0]}x{pipeline[1]["scale"][1]}'
-          f'{", PAMR" if args.pamr else ""}')
-    model = model.to(args.device).eval()
-    # read the CLIP file and encode the names now, so that a bad name fails
-    # here, before any image
-    model.backbone.init_weights()
-    model.decode_head.load_weights()
+    model = training_free_model(
+        clip_file, names, choose_method(args, arch), args.device,
+        pamr=args.pamr, prob_thd=args.prob_thd,
+        logit_scale=args.logit_scale, inference=args.inference,
+        scale=tuple(args.scale) if args.scale else None,
+        templates=args.templates, ks_thresh=args.ks, pd_thresh=args.pd,
+        text_heads=args.text_heads, vision_heads=args.vision_heads,
+        text_cache_dir=args.cache_dir)
+    long_side, short_side = model.cfg.test_pipeline[1]['scale']
+    print(f'{model.cfg.method}: {model.test_cfg.mode} inference, images fit '
+          f'in {long_side}x{short_side}{", PAMR" if args.pamr else ""}')
     return model
 
 
@@ -260,8 +237,8 @@ def main(argv=None) -> int:
             model = build_model(args, names)
     except (FileNotFoundError, ValueError) as err:
         parser_error(str(err))
-    labels = [names.label(k, 2) for k in range(names.num_classes)]
-    palette = make_palette(len(labels))
+    labels = list(model.dataset_meta['classes'])
+    palette = model.dataset_meta['palette']
     font = font_for(labels)
     failed = []
     for image_path, out_file in zip(images, outs):

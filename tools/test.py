@@ -1,19 +1,21 @@
 """Test (and evaluate) a segmentor: mmseg's stock ``tools/test.py``, with denseclip registered.
 
-    python tools/test.py CONFIG [CHECKPOINT] [--work-dir DIR] [--out DIR]
+    python tools/test.py CONFIG [CHECKPOINT | none] [--work-dir DIR] [--out DIR]
                          [--show-dir DIR] [--tta] [--batch-size N]
                          [--compile [MODE]] [--amp]
                          [--corrupt NAME --severity L] [--allow-partial-checkpoint]
                          [--verbose] [--cfg-options k=v ...]
 
 Released DenseCLIP checkpoints (mmseg 0.x files) load as they are. Without a
-CHECKPOINT the model is initialised from its config (``init_weights``): that
-is how MaskCLIP, which has no trained weights, runs from its CLIP file. A
-CHECKPOINT that leaves any of the model's tensors at its initial value
-(another model's file, a ResNet-50 student's on a ResNet-101 config), outside
-the parts built fresh by design (``denseclip/engine/fresh_by_design.py``),
-stops the test naming the modules left out and, for a ResNet of another
-depth, the config the file fits; ``--allow-partial-checkpoint`` tests anyway.
+CHECKPOINT (or with ``none`` or ``-`` in its place, as tools/dist_test.sh and
+tools/slurm_test.sh pass it) the model is initialised from its config
+(``init_weights``): that is how MaskCLIP and the training-free methods, which
+have no trained weights, run from their CLIP file. A CHECKPOINT that leaves
+any of the model's tensors at its initial value (another model's file, a
+ResNet-50 student's on a ResNet-101 config), outside the parts built fresh by
+design (``denseclip/engine/fresh_by_design.py``), stops the test naming the
+modules left out and, for a ResNet of another depth, the config the file
+fits; ``--allow-partial-checkpoint`` tests anyway.
 
 ``--batch-size N`` sets the test dataloader's batch size (default: the
 config's, normally 1). Test images differ in size (ADE20K, Pascal VOC after
@@ -59,6 +61,11 @@ from denseclip.engine.matmul_precision import matmul_tf32_of
 from denseclip.utils.tool_output import quiet_warnings
 
 
+# a CHECKPOINT argument that means "none" (the scripts' placeholder); a
+# file of that name is ./none
+NO_CHECKPOINT = ('none', '-')
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -71,8 +78,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument(
         'checkpoint', nargs='?', default=None,
-        help='checkpoint file; omit to initialise the model from its config '
-        '(e.g. MaskCLIP from its CLIP file)')
+        help='checkpoint file; omit it (or give none or -) to initialise the '
+        'model from its config (e.g. MaskCLIP from its CLIP file)')
     parser.add_argument(
         '--work-dir', help='where the metrics are dumped as json')
     parser.add_argument(
@@ -130,6 +137,8 @@ def parse_args(argv=None):
         'way)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.checkpoint in NO_CHECKPOINT:
+        args.checkpoint = None
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -172,8 +181,10 @@ def run(args: argparse.Namespace):
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
         if 'tta_pipeline' not in cfg or 'tta_model' not in cfg:
-            raise SystemExit(f'--tta needs tta_pipeline and tta_model in '
-                             f'{args.config}')
+            raise SystemExit(
+                f'--tta: {args.config} defines no test-time augmentation '
+                f'(tta_pipeline and tta_model); the DenseCLIP, MaskCLIP and '
+                f'training-free configs have one (docs/ovss.md, "--tta")')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model

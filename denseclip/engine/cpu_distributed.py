@@ -16,12 +16,16 @@ runner, therefore does, when launched by torchrun without CUDA:
   DDP wrapper on CPU, which first turns every SyncBN layer into BN
   (mmengine's ``revert_sync_batchnorm``) and says so in the log.
 
+Launched by srun (``--launcher slurm``, tools/slurm_*.sh) without CUDA, the
+same, from Slurm's task variables (:func:`slurm_to_torch_env`).
+
 With CUDA it changes nothing: mmengine's own path (nccl) is used.
 """
 import atexit
 import datetime
 import logging
 import os
+import subprocess
 import sys
 from typing import Optional
 
@@ -111,16 +115,51 @@ def end_cpu_distributed_run() -> None:
     os._exit(0)
 
 
+def slurm_to_torch_env() -> None:
+    """Set torch's ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``
+    and ``MASTER_PORT`` from the variables srun gives each task, as
+    mmengine's ``init_dist('slurm')`` does (the first host of
+    ``SLURM_NODELIST`` by ``scontrol``; ``MASTER_ADDR`` / ``MASTER_PORT``
+    where set win; port 29500 by default)."""
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS')
+               if k not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f'--launcher slurm needs the environment srun sets '
+            f'({", ".join(missing)} missing): start it with '
+            'tools/slurm_train.sh / tools/slurm_test.sh')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ.get('SLURM_NODELIST', '')
+        try:
+            addr = subprocess.run(
+                ['scontrol', 'show', 'hostname', node_list],
+                capture_output=True, text=True).stdout.split()[:1]
+        except OSError:  # no scontrol on PATH
+            addr = []
+        if not addr:
+            raise RuntimeError(
+                f'--launcher slurm: no host found in SLURM_NODELIST '
+                f'{node_list!r} (scontrol show hostname); set MASTER_ADDR')
+        os.environ['MASTER_ADDR'] = addr[0]
+
+
 def setup_distributed(cfg: Config, launcher: str) -> bool:
-    """Prepare a torchrun (``launcher='pytorch'``) run on a machine without CUDA.
+    """Prepare a torchrun (``launcher='pytorch'``) or srun (``'slurm'``)
+    run on a machine without CUDA.
 
     Returns whether the CPU path was taken. Sets ``cfg.env_cfg.dist_cfg``'s
     backend to gloo, initialises the process group and selects
     :class:`CPUDistributedDataParallel` unless the config names a wrapper.
     """
     global _cpu_run
-    if launcher != 'pytorch' or torch.cuda.is_available():
+    if launcher not in ('pytorch', 'slurm') or torch.cuda.is_available():
         return False
+    if launcher == 'slurm':
+        slurm_to_torch_env()
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
                if k not in os.environ]
     if missing:

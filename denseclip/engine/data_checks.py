@@ -9,7 +9,7 @@ __all__ = ['add_data_checks']
 def _label_space(cfg: Config) -> Optional[Tuple[int, int, str]]:
     """``(num_classes, ignore_index, where from)`` of the model's labels."""
     model = cfg.get('model') or {}
-    if model.get('type') == 'SegTTAModel':  # tools/test.py --tta
+    if model.get('module'):  # tools/test.py --tta: a TTA model's segmentor
         model = model.get('module') or {}
     head = model.get('decode_head')
     if isinstance(head, (list, tuple)):  # CascadeEncoderDecoder

@@ -15,3 +15,6 @@ model = dict(
     logit_scale=40.0,
     prob_thd=0.0,
     test_cfg=dict(mode='slide', crop_size=(224, 224), stride=(112, 112)))
+# tools/test.py --tta: the views' protocol probabilities averaged
+# (TrainingFreeTTAModel; the views: the dataset base's tta_pipeline)
+tta_model = dict(type='TrainingFreeTTAModel')
