@@ -3,7 +3,7 @@
 Importing the package registers every module in ``mmseg.registry.MODELS``
 (use ``custom_imports=dict(imports=['denseclip'])`` in a config).
 """
-from . import apis, datasets, engine, evaluation, models  # noqa: F401  (registers)
+from . import apis, clip, datasets, engine, evaluation, models  # noqa: F401  (registers)
 from .engine.checkpoint_compat import allow_mmengine_checkpoint_types
 from .version import __version__
 

@@ -30,13 +30,13 @@ from mmseg.utils import register_all_modules
 import denseclip  # noqa: F401  (registers the modules)
 from denseclip.apis import (METHODS, maskclip_model_cfg, method_settings,
                             method_test_pipeline)
-from denseclip.clip_files import find_clip_file
+from denseclip.clip.files import find_clip_file
 from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,
                                              UnreadableImageError,
                                              list_images, read_image)
-from denseclip.models.clip_arch import ClipArch, read_clip_arch
-from denseclip.models.text.class_names import ClassNames
-from denseclip.models.text.prompt_class_names import resolve_class_name_sets
+from denseclip.clip.arch import ClipArch, read_clip_arch
+from denseclip.clip.class_names import ClassNames
+from denseclip.clip.prompt_class_names import resolve_class_name_sets
 from denseclip.utils.tool_output import quiet_warnings
 from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, format_share,
