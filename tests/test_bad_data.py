@@ -20,9 +20,9 @@ from tiny_runner import mmengine_log, runner_cfg, write_dataset
 from denseclip.datasets import BadLabelError, SampleError
 from denseclip.engine import add_data_checks, setup_train_run
 from denseclip.models.segmentors import TrainingFreeSegmentor
-from denseclip.models.text import zero_shot
-from denseclip.models.text.prompt_class_names import (read_class_name_file,
-                                                      resolve_class_names)
+from denseclip.clip import zero_shot
+from denseclip.clip.prompt_class_names import (read_class_name_file,
+                                               resolve_class_names)
 from denseclip_helpers import load_tool
 
 maskclip_demo = load_tool('maskclip_demo')
@@ -219,7 +219,7 @@ def test_many_prompts_are_encoded_in_bounded_chunks(rn_clip):
     progress is logged."""
     tower = zero_shot.build_clip_text_tower(
         rn_clip.jit, dict(transformer_heads=rn_clip.shape['transformer_heads']))
-    from denseclip.models.text.prompt_templates import get_templates
+    from denseclip.clip.prompt_templates import get_templates
     templates = get_templates('imagenet85')
     names = [f'thing {i}' for i in range(40)]
     seen = []

@@ -6,13 +6,13 @@ import torch
 from maskclip_helpers import build_maskclip, reference_text_embeddings
 
 from denseclip.models.heads.maskclip_refinements import max_over_synonyms
-from denseclip.models.text.class_names import ClassNames, read_class_name_sets
-from denseclip.models.text.prompt_class_names import (read_class_name_file,
-                                                      resolve_class_name_sets,
-                                                      resolve_class_names)
-from denseclip.models.text.prompt_templates import get_templates
-from denseclip.models.text.text_embedding_cache import TextEmbeddingCache
-from denseclip.models.weights_guard import RandomWeightsError
+from denseclip.clip.class_names import ClassNames, read_class_name_sets
+from denseclip.clip.prompt_class_names import (read_class_name_file,
+                                               resolve_class_name_sets,
+                                               resolve_class_names)
+from denseclip.clip.prompt_templates import get_templates
+from denseclip.clip.text_cache import TextEmbeddingCache
+from denseclip.clip.weights_guard import RandomWeightsError
 
 SYNONYMS = [['sky', 'cloud'], 'red car', ['tree', 'bush', 'hedge']]
 

@@ -13,12 +13,12 @@ from denseclip_helpers import load_tool
 from mmseg.registry import MODELS
 
 from denseclip.apis import maskclip_model_cfg
-from denseclip.clip_io import (CLIPCheckpointError, clip_file_heads,
-                               scripted_attention_heads)
-from denseclip.models.clip_arch import (HEADS_BY_RULE, HEADS_FROM_FILE,
-                                        HEADS_GIVEN, read_clip_arch)
-from denseclip.models.text.tokenize import tokenize
-from denseclip.models.text.zero_shot import build_clip_text_tower
+from denseclip.clip.checkpoint import (CLIPCheckpointError, clip_file_heads,
+                                       scripted_attention_heads)
+from denseclip.clip.arch import (HEADS_BY_RULE, HEADS_FROM_FILE, HEADS_GIVEN,
+                                 read_clip_arch)
+from denseclip.clip.tokenizer import tokenize
+from denseclip.clip.zero_shot import build_clip_text_tower
 from denseclip.toy.clip_model import build_openai_clip, write_clip_checkpoint
 
 # the toy ViT CLIP's heads (4 in both towers) where OpenAI's rule gives 2

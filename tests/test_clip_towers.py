@@ -7,8 +7,9 @@ import torch
 from conftest import rn_backbone_cfg, text_cfg, vit_backbone_cfg
 from mmseg.registry import MODELS
 
-from denseclip.clip_io import CLIPCheckpointError, split_clip_state_dict
-from denseclip.models.text import tokenize
+from denseclip.clip.checkpoint import (CLIPCheckpointError,
+                                       split_clip_state_dict)
+from denseclip.clip.tokenizer import tokenize
 
 
 def build(cfg, pretrained=None):

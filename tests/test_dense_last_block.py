@@ -8,12 +8,12 @@ import torch.nn.functional as F
 from maskclip_helpers import build_maskclip
 from mmseg.registry import MODELS
 
-from denseclip.clip_io import load_clip_checkpoint
-from denseclip.models.clip_arch import clip_visual_cfg
+from denseclip.clip.checkpoint import load_clip_checkpoint
+from denseclip.clip.arch import clip_visual_cfg
 from denseclip.models.layers.dense_last_block import (DENSE_MODES,
                                                       DenseLastBlock,
                                                       neighbourhood_bias)
-from denseclip.models.layers.pos_embed import resize_pos_embed
+from denseclip.clip.pos_embed import resize_pos_embed
 from denseclip.toy.clip_model import build_openai_clip, write_clip_checkpoint
 
 # 3 blocks, 2 heads (OpenAI's rule: width // 64), patch 16 on 64 px: 4x4

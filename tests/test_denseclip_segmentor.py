@@ -217,7 +217,7 @@ def test_released_checkpoint_layout_loads_without_missing_keys(rn_clip,
     from mmseg.models.decode_heads import FPNHead
     from mmseg.models.necks import FPN
 
-    from denseclip.clip_io import split_clip_state_dict
+    from denseclip.clip.checkpoint import split_clip_state_dict
     shape = rn_clip.shape
     cfg = tiny_denseclip_cfg(shape)
     visual, text = split_clip_state_dict(rn_clip.model.state_dict())

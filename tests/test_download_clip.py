@@ -1,4 +1,4 @@
-"""tools/download_clip.py and denseclip/clip_files.py, without any network.
+"""tools/download_clip.py and denseclip/clip/files.py, without any network.
 
 Downloads are served from local files (``file://`` URLs) or from a fake
 ``urllib.request.urlopen``; the table entry under test is swapped for one whose
@@ -127,7 +127,7 @@ def test_urls_carry_their_sha256_and_file_names():
 
 
 def test_tool_reads_the_one_table():
-    assert osp.samefile(clip_files.__file__, osp.join(REPO_ROOT, 'denseclip', 'clip_files.py'))
+    assert osp.samefile(clip_files.__file__, osp.join(REPO_ROOT, 'denseclip', 'clip', 'files.py'))
 
 
 # the config folders (under configs/) of each family that ``used_by`` names;

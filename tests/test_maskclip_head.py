@@ -13,9 +13,9 @@ from mmseg.registry import MODELS
 
 from denseclip.models.heads.maskclip_head import (key_smoothing,
                                                   prompt_denoising)
-from denseclip.models.text import zero_shot
-from denseclip.models.text.prompt_templates import get_templates
-from denseclip.models.weights_guard import RandomWeightsError
+from denseclip.clip import zero_shot
+from denseclip.clip.prompt_templates import get_templates
+from denseclip.clip.weights_guard import RandomWeightsError
 from denseclip.toy.clip_model import build_openai_clip, write_clip_checkpoint
 
 TWO_TEMPLATES = ['a photo of a {}.', 'there is a {} in the scene.']
@@ -259,7 +259,7 @@ def test_reference_format_files_load_and_match(rn_clip, cache_dir, tmp_path):
     'clip' entry) give the same logits as the OpenAI file itself."""
     from denseclip.models.heads.maskclip_projections import \
         projections_from_clip
-    from denseclip.clip_io import load_clip_checkpoint
+    from denseclip.clip.checkpoint import load_clip_checkpoint
     direct = build_maskclip(rn_clip, cache_dir=cache_dir)
     image = torch.randn(1, 3, 64, 96)
     expected = head_logits(direct, image)
@@ -295,7 +295,7 @@ def test_text_file_of_other_shape_names_both_numbers(rn_clip, tmp_path,
 
 def test_projection_file_of_another_model_names_both_shapes(vit_clip,
                                                             tmp_path):
-    from denseclip.clip_io import load_clip_checkpoint
+    from denseclip.clip.checkpoint import load_clip_checkpoint
     from denseclip.models.heads.maskclip_projections import \
         projections_from_clip
     other = write_clip_checkpoint(
@@ -314,7 +314,7 @@ def test_projection_file_of_another_model_names_both_shapes(vit_clip,
 
 def test_resnet_projection_file_in_a_vit_head_is_an_error(rn_clip, vit_clip,
                                                           tmp_path):
-    from denseclip.clip_io import load_clip_checkpoint
+    from denseclip.clip.checkpoint import load_clip_checkpoint
     from denseclip.models.heads.maskclip_projections import \
         projections_from_clip
     path = str(tmp_path / 'RN50_clip_weights.pth')

@@ -11,7 +11,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from denseclip.models.clip_constants import CLIP_MEAN, CLIP_STD
+from denseclip.clip.normalization import CLIP_MEAN, CLIP_STD
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 IMAGENET_MEAN = [123.675, 116.28, 103.53]

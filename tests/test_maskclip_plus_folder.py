@@ -185,7 +185,7 @@ def test_web_image_configs_follow_the_reference():
 
 
 def test_reference_class_name_files_read():
-    from denseclip.models.text.prompt_class_names import read_class_name_file
+    from denseclip.clip.prompt_class_names import read_class_name_file
     folder = osp.join(REPO, 'configs/maskclip_plus/web_image/class_names')
     counts = {osp.basename(p)[:-4]: len(read_class_name_file(p))
               for p in glob.glob(osp.join(folder, '*.txt'))}

@@ -13,9 +13,9 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS, TRANSFORMS
 from mmseg.structures import SegDataSample
 
-from denseclip.models.clip_constants import CLIP_MEAN, CLIP_STD
+from denseclip.clip.normalization import CLIP_MEAN, CLIP_STD
 from denseclip.models.segmentors.maskclip_plus import assign_pseudo_labels
-from denseclip.models.text.text_embedding_file import TextEmbeddingFileError
+from denseclip.clip.text_embedding_file import TextEmbeddingFileError
 
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]

@@ -4,8 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from denseclip.models.layers.pos_embed import (bicubic_matrices,
-                                               resize_pos_embed)
+from denseclip.clip.pos_embed import bicubic_matrices, resize_pos_embed
 
 
 def interpolate_reference(pos, grid):

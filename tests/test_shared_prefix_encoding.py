@@ -8,7 +8,7 @@ from mmseg.registry import MODELS
 
 from denseclip.models.text.shared_prefix_encoding import \
     encode_with_shared_prefix
-from denseclip.models.text.tokenize import tokenize
+from denseclip.clip.tokenizer import tokenize
 
 NAMES = ['sky', 'a red car', 'tree', 'traffic light', 'road']
 

@@ -14,7 +14,7 @@ from denseclip_helpers import (REPO, TOY_CONFIG, load_tool,
 from mixed_size_data import MIXED_SIZES, Recorder, assert_same_predictions
 from mmengine.config import Config
 
-from denseclip.clip_io import load_clip_checkpoint
+from denseclip.clip.checkpoint import load_clip_checkpoint
 from denseclip.toy.data import TOY_CLASSES
 
 

@@ -12,7 +12,7 @@ import torch
 from denseclip_helpers import load_tool
 from mmengine.config import Config
 
-from denseclip.clip_io import load_clip_checkpoint
+from denseclip.clip.checkpoint import load_clip_checkpoint
 from denseclip.toy.captions import (BACKGROUND, content_caption,
                                     describe_toy_scene, make_captioned_batch,
                                     name_shapes, scene_contents)
@@ -457,7 +457,7 @@ def test_toy_vit_configs_read_the_four_heads_of_the_trained_vit(tmp_path):
     (which cannot tell) gives another embedding."""
     from mmseg.registry import MODELS
 
-    from denseclip.clip_io import CLIPCheckpointError
+    from denseclip.clip.checkpoint import CLIPCheckpointError
     from denseclip.toy.clip_model import TRAINED_VIT, build_openai_clip
     model = build_openai_clip(seed=3, **TRAINED_VIT)
     assert model.visual.transformer.resblocks[0].attn.num_heads == 4

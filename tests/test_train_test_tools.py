@@ -13,7 +13,7 @@ from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 
 import mmseg
-from denseclip.clip_io import load_clip_checkpoint
+from denseclip.clip.checkpoint import load_clip_checkpoint
 from denseclip.toy.run_options import path_options, schedule_options
 
 MMSEG_TRAIN = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',

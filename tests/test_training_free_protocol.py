@@ -17,7 +17,7 @@ from mmseg.structures import SegDataSample
 
 from denseclip.apis import maskclip_model_cfg
 from denseclip.models.postprocess import PAMR
-from denseclip.models.text.class_names import ClassNames
+from denseclip.clip.class_names import ClassNames
 
 # background as 3 words, a class with 2 synonyms: 6 classes, 9 names
 SYNONYMS = [['sky', 'wall', 'road'], 'cat', ['person', 'person in shirt'],

@@ -33,10 +33,10 @@ from mmseg.registry import MODELS
 from mmseg.utils import register_all_modules
 
 import denseclip  # noqa: F401  (registers the modules)
-from denseclip.clip_io import load_clip_checkpoint
+from denseclip.clip.checkpoint import load_clip_checkpoint
 from denseclip.models.heads.maskclip_projections import projections_from_clip
-from denseclip.clip_files import find_clip_file
-from denseclip.models.text.text_embedding_cache import file_identity
+from denseclip.clip.files import find_clip_file
+from denseclip.clip.text_cache import file_identity
 
 
 def parse_args(argv=None):

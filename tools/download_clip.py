@@ -15,7 +15,7 @@ there with the right hash is kept; one with another hash is downloaded again
 Exit codes: 0 all files present and verified, 1 a download failed (no network,
 HTTP error, wrong hash), 2 bad arguments (e.g. an unknown model name).
 
-The table of files (names, URLs, hashes) is ``denseclip/clip_files.py``;
+The table of files (names, URLs, hashes) is ``denseclip/clip/files.py``;
 ``pretrained/README.md`` lists it and explains how to check a file by hand.
 """
 import argparse
@@ -55,7 +55,7 @@ def _import_stdlib_module(name: str):
     return importlib.import_module(dotted)
 
 
-clip_files = _import_stdlib_module('clip_files')
+clip_files = _import_stdlib_module('clip/files')
 atomic_files = _import_stdlib_module('utils/atomic_files')
 
 

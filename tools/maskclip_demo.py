@@ -28,11 +28,11 @@ import denseclip  # noqa: F401  (registers the modules)
 from denseclip.apis import (DEFAULT_METHOD, METHODS,
                             default_method, parse_classes, resolve_clip,
                             training_free_model)
+from denseclip.clip.arch import ClipArch, read_clip_arch
+from denseclip.clip.class_names import ClassNames
 from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,
                                              UnreadableImageError,
                                              list_images, read_image)
-from denseclip.models.clip_arch import ClipArch, read_clip_arch
-from denseclip.models.text.class_names import ClassNames
 from denseclip.utils.tool_output import quiet_warnings
 from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, format_share,

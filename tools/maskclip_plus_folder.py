@@ -116,8 +116,8 @@ def make_parser() -> argparse.ArgumentParser:
 # -------------------------------------------------------------- arguments
 def parse_class_names(args, error) -> List[str]:
     """At least two class names from ``--classes`` or ``--classes-file``."""
-    from denseclip.models.text.prompt_class_names import (
-        read_class_name_file, resolve_class_names)
+    from denseclip.clip.prompt_class_names import (read_class_name_file,
+                                                   resolve_class_names)
     try:
         if args.classes_file is not None:
             names = read_class_name_file(args.classes_file)
@@ -169,7 +169,7 @@ def check_arguments(args, error) -> Plan:
         error(f'--iters must be at least 1, got {args.iters}')
     if not osp.isfile(args.config):
         error(f'config file {args.config} does not exist')
-    from denseclip.clip_files import find_clip_file
+    from denseclip.clip.files import find_clip_file
     try:
         clip_file = find_clip_file(args.clip)
     except (FileNotFoundError, ValueError) as err:
@@ -264,7 +264,7 @@ def teacher_clip(cfg: Config):
     """The teacher's CLIP file and where its head counts came from (the
     file, the recipe's ``teacher_options`` or ``--text-heads``, or OpenAI's
     rule): ``read_clip_arch`` as ``maskclip_model_cfg`` ran it."""
-    from denseclip.models.clip_arch import read_clip_arch
+    from denseclip.clip.arch import read_clip_arch
     options = cfg.get('teacher_options') or {}
     return read_clip_arch(
         cfg.clip_file, options.get('vision_heads'),

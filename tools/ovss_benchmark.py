@@ -183,7 +183,7 @@ def config_path(method: str, benchmark: str, protocol: str) -> str:
 def find_clip(name_or_path: str) -> str:
     """The CLIP file ``--clip`` names (a path, or an OpenAI name looked up
     in ``pretrained/``); an error saying how to get it otherwise."""
-    from denseclip.clip_files import find_clip_file
+    from denseclip.clip.files import find_clip_file
     try:
         return find_clip_file(name_or_path)
     except FileNotFoundError as err:
@@ -195,8 +195,8 @@ def clip_options(path: str) -> List[str]:
     ``path``, with the image tower's shape read from the file, its head
     count too where the file records it (the text tower's is read from it
     by the head)."""
-    from denseclip.clip_io import CLIPCheckpointError
-    from denseclip.models.clip_arch import read_clip_arch
+    from denseclip.clip.checkpoint import CLIPCheckpointError
+    from denseclip.clip.arch import read_clip_arch
     try:
         tower = read_clip_arch(path).visual
     except CLIPCheckpointError as err:
@@ -397,8 +397,9 @@ def check_clip_files(args: argparse.Namespace,
                      plan: Dict[str, Dict]) -> None:
     """Every CLIP file the benchmarks asked for read, checked once before
     anything runs: one error naming a missing or unreadable file."""
-    from denseclip.clip_files import UnknownModelError, resolve_name
-    from denseclip.clip_io import CLIPCheckpointError, load_clip_checkpoint
+    from denseclip.clip.files import UnknownModelError, resolve_name
+    from denseclip.clip.checkpoint import (CLIPCheckpointError,
+                                           load_clip_checkpoint)
     for path, keys in clip_files(plan, args.datasets).items():
         where = (f'{", ".join(keys)} of configs/ovss/{args.method}/'
                  f'{args.method}_vit-b16_*.py')
@@ -542,7 +543,7 @@ def table_rows(method: str, cells: Dict, plan: Dict[str, Dict],
 def clip_label(on: Dict) -> str:
     """The CLIP the benchmarks read: OpenAI's name when the file is one of
     OpenAI's (by its SHA-256), else the file and its image tower."""
-    from denseclip.clip_files import CLIP_FILES
+    from denseclip.clip.files import CLIP_FILES
     by_sha = {f.sha256: f.name for f in CLIP_FILES.values()}
     labels = []
     for path, record in sorted((on.get('clip') or {}).items()):
@@ -551,8 +552,8 @@ def clip_label(on: Dict) -> str:
             labels.append(f'{name} ({path})')
             continue
         try:
-            from denseclip.clip_io import load_clip_checkpoint
-            from denseclip.models.clip_arch import clip_visual_cfg
+            from denseclip.clip.checkpoint import load_clip_checkpoint
+            from denseclip.clip.arch import clip_visual_cfg
             tower = clip_visual_cfg(load_clip_checkpoint(path), path)
             labels.append(
                 f'{path} (ViT, patch {tower["patch_size"]}, width '

@@ -25,10 +25,10 @@ import sys
 import torch
 
 import denseclip  # noqa: F401  (registers the modules)
-from denseclip.clip_files import find_clip_file
-from denseclip.models.text.prompt_class_names import resolve_class_names
-from denseclip.models.text.prompt_templates import get_templates
-from denseclip.models.text.zero_shot import clip_text_embeddings
+from denseclip.clip.files import find_clip_file
+from denseclip.clip.prompt_class_names import resolve_class_names
+from denseclip.clip.prompt_templates import get_templates
+from denseclip.clip.zero_shot import clip_text_embeddings
 
 
 def parse_args(argv=None):

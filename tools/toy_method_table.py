@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> Dict:
         clip_file, retrieval = trained.clip_file, trained.retrieval
     else:
         from denseclip.toy.clip_model import TRAINED_VIT, OpenAICLIP
-        from denseclip.clip_io import load_clip_checkpoint
+        from denseclip.clip.checkpoint import load_clip_checkpoint
         clip_file = osp.abspath(args.clip)
         model = OpenAICLIP(**TRAINED_VIT)
         model.load_state_dict(load_clip_checkpoint(clip_file))

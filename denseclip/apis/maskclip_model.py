@@ -11,12 +11,11 @@ from typing import List, Optional, Union
 
 from mmengine.config import ConfigDict
 
-from ..models.clip_arch import read_clip_arch
-from ..models.clip_constants import CLIP_DATA_PREPROCESSOR
+from ..clip.arch import read_clip_arch
+from ..clip.normalization import CLIP_DATA_PREPROCESSOR
+from ..clip.prompt_class_names import ClassNamesSpec, resolve_class_name_sets
+from ..clip.prompt_templates import TemplatesSpec
 from ..models.segmentors.training_free_segmentor import DEFAULT_CLASS_CHUNK
-from ..models.text.prompt_class_names import (ClassNamesSpec,
-                                              resolve_class_name_sets)
-from ..models.text.prompt_templates import TemplatesSpec
 
 # method -> its published settings on a CLIP ViT (ViT-B/16): the dense last
 # block, templates, logit scale, inference (None: whole image; else crop and

@@ -18,10 +18,10 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 from mmseg.utils import register_all_modules
 
-from ..clip_files import find_clip_file
-from ..models.clip_arch import ClipArch, read_clip_arch
-from ..models.text.class_names import ClassNames
-from ..models.text.prompt_class_names import resolve_class_name_sets
+from ..clip.files import find_clip_file
+from ..clip.arch import ClipArch, read_clip_arch
+from ..clip.class_names import ClassNames
+from ..clip.prompt_class_names import resolve_class_name_sets
 from ..visualization import make_palette
 from .maskclip_model import (maskclip_model_cfg, method_settings,
                              method_test_pipeline)

@@ -11,7 +11,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..models.text.prompt_templates import TemplatesSpec, get_templates
+from ..clip.prompt_templates import TemplatesSpec, get_templates
 from .data import TOY_CLASSES, draw_toy_scene
 
 BACKGROUND = TOY_CLASSES[0]

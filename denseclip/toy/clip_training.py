@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models.clip_constants import CLIP_MEAN, CLIP_STD
-from ..models.text.tokenize import tokenize
+from ..clip.normalization import CLIP_MEAN, CLIP_STD
+from ..clip.tokenizer import tokenize
 from .captions import (content_caption, make_captioned_batch,
                            scene_contents)
 from .clip_model import (TRAINED_RESNET, TRAINED_VIT, OpenAICLIP,

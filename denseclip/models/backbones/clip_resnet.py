@@ -15,9 +15,9 @@ from mmcv.cnn import build_norm_layer
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..layers.pos_embed import resize_pos_embed
-from ..clip_tower import CLIPTower
-from ..legacy_args import drop_legacy_args
+from ...clip.pos_embed import resize_pos_embed
+from ...clip.tower import CLIPTower
+from ...utils.legacy_args import drop_legacy_args
 
 
 
@@ -116,7 +116,7 @@ class CLIPResNet(CLIPTower):
         norm_cfg: norm layers (BatchNorm as in CLIP).
         norm_eval: keep the norm layers in eval mode while training.
         require_clip_weights: refuse to run on random weights (MaskCLIP;
-            see :class:`~denseclip.models.clip_tower.CLIPTower`).
+            see :class:`~denseclip.clip.tower.CLIPTower`).
         dense_last_block: accepted so that a config switching dense modes
             fails clearly: a ResNet CLIP has no last attention block to
             rewire, only MaskCLIP's value path (``mode='maskclip'``, which

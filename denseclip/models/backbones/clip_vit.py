@@ -7,11 +7,11 @@ from mmcv.cnn import build_norm_layer
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ...clip.pos_embed import POS_INTERPOLATIONS, resize_pos_embed
+from ...clip.tower import CLIPTower
+from ...clip.transformer import LayerNorm, Transformer
+from ...utils.legacy_args import drop_legacy_args
 from ..layers.dense_last_block import DenseLastBlock
-from ..layers.pos_embed import POS_INTERPOLATIONS, resize_pos_embed
-from ..clip_tower import CLIPTower
-from ..layers.clip_transformer import LayerNorm, Transformer
-from ..legacy_args import drop_legacy_args
 
 PYRAMID_STRIDES = (4, 8, 16, 32)
 
@@ -76,7 +76,7 @@ class CLIPVisionTransformer(CLIPTower):
         pos_interpolation: ``'bilinear'`` (default) or ``'bicubic'`` (as
             SCLIP / ClearCLIP / NACLIP resize positions to the input grid).
         require_clip_weights: refuse to run on random weights (MaskCLIP;
-            see :class:`~denseclip.models.clip_tower.CLIPTower`).
+            see :class:`~denseclip.clip.tower.CLIPTower`).
     """
 
     clip_tower = 'visual'

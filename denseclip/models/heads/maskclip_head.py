@@ -10,14 +10,14 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ...clip_io import load_clip_checkpoint
-from ..text.class_names import ClassNames
-from ..text.prompt_class_names import (ClassNamesSpec, check_class_names,
-                                       resolve_class_name_sets)
-from ..text.prompt_templates import TemplatesSpec, get_templates
-from ..text.text_embedding_file import read_text_embeddings
-from ..text.zero_shot import clip_text_embeddings
-from ..weights_guard import RandomWeightsError, on_state_dict_load
+from ...clip.checkpoint import load_clip_checkpoint
+from ...clip.class_names import ClassNames
+from ...clip.prompt_class_names import (ClassNamesSpec, check_class_names,
+                                        resolve_class_name_sets)
+from ...clip.prompt_templates import TemplatesSpec, get_templates
+from ...clip.text_embedding_file import read_text_embeddings
+from ...clip.weights_guard import RandomWeightsError, on_state_dict_load
+from ...clip.zero_shot import clip_text_embeddings
 from .maskclip_projections import (Projections, projections_from_clip,
                                    read_projections)
 from .maskclip_refinements import (key_smoothing, max_over_synonyms,

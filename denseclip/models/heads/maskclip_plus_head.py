@@ -8,8 +8,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ...clip.text_embedding_file import read_text_embeddings
 from ..losses import SeparableLossHeadMixin
-from ..text.text_embedding_file import read_text_embeddings
 
 
 class TextEmbeddingClassifier(nn.Module):

@@ -18,7 +18,7 @@ from typing import Dict
 import torch
 from torch import Tensor
 
-from ...clip_io import CLIPCheckpointError, StateDict
+from ...clip.checkpoint import CLIPCheckpointError, StateDict
 
 Projections = Dict[str, Dict[str, Tensor]]
 

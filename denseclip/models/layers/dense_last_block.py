@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention_heads import merge_heads, split_heads
+from ...clip.attention_heads import merge_heads, split_heads
 
 # mode -> (residual, ffn) as each method's official code runs it
 DENSE_MODES: Dict[str, Tuple[bool, bool]] = {

@@ -8,11 +8,10 @@ from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 from torch import Tensor, nn
 
+from ...clip.prompt_class_names import check_class_names, resolve_class_names
+from ...clip.tokenizer import tokenize
 from ..layers.cuda_graphed_call import CudaGraphedCall
-from ..text.prompt_class_names import (check_class_names,
-                                       resolve_class_names)
 from ..text.shared_prefix_encoding import encode_with_shared_prefix
-from ..text.tokenize import tokenize
 from .separable_loss_segmentor import SeparableLossSegmentorMixin
 
 

@@ -14,9 +14,9 @@ from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 from torch import Tensor
 
+from ...clip.normalization import CLIP_MEAN, CLIP_STD
 from ...datasets.keep_undistorted import UNDISTORTED_KEY
 from ...datasets.mark_unlabeled import UNLABELED_INDEX
-from ..clip_constants import CLIP_MEAN, CLIP_STD
 from ..losses import head_loss_by_feat
 from .maskclip_plus_reference_keys import from_reference_layout
 from .separable_loss_segmentor import SeparableLossSegmentorMixin

@@ -3,7 +3,7 @@ import torch
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .clip_text_encoder import CLIPTextTower
+from ...clip.text_tower import CLIPTextTower
 
 
 @MODELS.register_module()

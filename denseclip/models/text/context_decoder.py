@@ -6,8 +6,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..layers.attention_heads import merge_heads, split_heads
-from ..legacy_args import LEGACY_ARGS, drop_legacy_args
+from ...clip.attention_heads import merge_heads, split_heads
+from ...utils.legacy_args import LEGACY_ARGS, drop_legacy_args
 
 
 class MultiheadAttention(nn.Module):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.attention_heads import merge_heads, split_heads
+from ...clip.attention_heads import merge_heads, split_heads
 from .clip_text_context_encoder import CLIPTextContextEncoder
 
 

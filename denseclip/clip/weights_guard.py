@@ -23,7 +23,7 @@ from typing import Callable, Dict, Iterable
 from mmengine.logging import print_log
 from torch import Size, nn
 
-from ..clip_io import CLIPCheckpointError
+from .checkpoint import CLIPCheckpointError
 
 
 class RandomWeightsError(CLIPCheckpointError):
@@ -56,7 +56,7 @@ def _tower_keys(tower: nn.Module) -> Iterable[str]:
 
 
 def require_clip_weights(tower: nn.Module, hint: str) -> None:
-    """Make a CLIP tower (:class:`~denseclip.models.clip_tower.CLIPTower`) refuse
+    """Make a CLIP tower (:class:`~denseclip.clip.tower.CLIPTower`) refuse
     to run on random weights; ``hint`` says which option gives them.
 
     The tower counts as having weights once ``init_weights`` loaded its CLIP

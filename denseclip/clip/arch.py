@@ -4,7 +4,7 @@ The tensors' shapes and names tell most of the architecture, as OpenAI's
 own ``clip.model.build_model`` reads them. What they cannot tell is the
 number of attention heads: every shape is the same for any count. A
 TorchScript archive (OpenAI's ``.pt`` files) records it in its code
-(:func:`~denseclip.clip_io.clip_file_heads`), and :func:`read_clip_arch`
+(:func:`~denseclip.clip.checkpoint.clip_file_heads`), and :func:`read_clip_arch`
 takes it from there; a plain state dict records nothing, and OpenAI's rule
 (one head per 64 channels, ``width // 64``, which every released model
 follows) is assumed unless a count is given. A given count that differs
@@ -15,8 +15,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 from torch import Tensor
 
-from ..clip_io import (CLIPCheckpointError, clip_file_heads,
-                       load_clip_checkpoint)
+from .checkpoint import (CLIPCheckpointError, clip_file_heads,
+                         load_clip_checkpoint)
 
 StateDict = Dict[str, Tensor]
 

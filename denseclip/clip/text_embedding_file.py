@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ...clip_io import CLIPCheckpointError
+from .checkpoint import CLIPCheckpointError
 
 
 class TextEmbeddingFileError(CLIPCheckpointError):

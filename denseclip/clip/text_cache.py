@@ -12,9 +12,9 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from ...clip_files import sha256_of
-from ...utils.atomic_files import atomic_path
+from ..utils.atomic_files import atomic_path
 from .class_names import ClassNames
+from .files import sha256_of
 
 FORMAT_VERSION = 1
 

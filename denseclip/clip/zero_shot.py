@@ -10,12 +10,12 @@ from mmseg.registry import MODELS
 from mmseg.utils.tokenizer import _tokenizer
 from torch import Tensor, nn
 
-from ...clip_io import CLIPCheckpointError, load_clip_tower
-from ..clip_arch import clip_file_text_cfg
+from .arch import clip_file_text_cfg
+from .checkpoint import CLIPCheckpointError, load_clip_tower
 from .class_names import ClassNames
 from .prompt_templates import TemplatesSpec, get_templates
-from .text_embedding_cache import TextEmbeddingCache
-from .tokenize import tokenize
+from .text_cache import TextEmbeddingCache
+from .tokenizer import tokenize
 
 
 def encode_prompts(tower: nn.Module, class_names: Sequence[str],
@@ -72,7 +72,7 @@ def build_clip_text_tower(clip_file: str,
                           overrides: Optional[dict] = None) -> nn.Module:
     """CLIP's text tower with the weights of ``clip_file``, in eval mode
     (its heads: the file's where it records them, see
-    :func:`~denseclip.models.clip_arch.clip_file_text_cfg`)."""
+    :func:`~denseclip.clip.arch.clip_file_text_cfg`)."""
     tower = MODELS.build(clip_file_text_cfg(clip_file, overrides))
     load_clip_tower(tower, clip_file, 'text')
     return tower.eval()

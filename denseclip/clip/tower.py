@@ -3,7 +3,7 @@ from typing import Optional
 
 from mmengine.model import BaseModule
 
-from ..clip_io import LoadReport, load_clip_tower
+from .checkpoint import LoadReport, load_clip_tower
 from .weights_guard import require_clip_weights as guard_random_weights
 
 
@@ -12,7 +12,7 @@ class CLIPTower(BaseModule):
 
     The file is given as ``pretrained='pretrained/RN50.pt'`` (the reference's
     way) or ``init_cfg=dict(type='Pretrained', checkpoint=...)`` (mmengine's
-    way); either is read by :func:`denseclip.clip_io.load_clip_tower` when
+    way); either is read by :func:`denseclip.clip.checkpoint.load_clip_tower` when
     ``init_weights`` runs, which the runner does before training or testing.
     Without a file the tower keeps CLIP's own initialisation, done in the
     constructor.
@@ -21,7 +21,7 @@ class CLIPTower(BaseModule):
     random weights) the tower refuses to run without them: its first forward
     reads ``pretrained`` if neither ``init_weights`` nor a loaded checkpoint
     gave the weights, and raises if there is no file
-    (:mod:`denseclip.models.weights_guard`).
+    (:mod:`denseclip.clip.weights_guard`).
 
     Subclasses set ``clip_tower`` to ``'visual'`` or ``'text'`` (and
     ``example_file``, for messages; ``heads_arg``, the argument that sets

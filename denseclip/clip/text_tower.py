@@ -10,9 +10,9 @@ import torch
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..clip_tower import CLIPTower
-from ..layers.clip_transformer import LayerNorm, Transformer
-from ..legacy_args import drop_legacy_args
+from ..utils.legacy_args import drop_legacy_args
+from .tower import CLIPTower
+from .transformer import LayerNorm, Transformer
 
 
 @MODELS.register_module()
