@@ -136,9 +136,15 @@ def released_state_dict(model_cfg, clip_state: Dict[str, torch.Tensor],
     neck = {k: v for k, v in model_cfg['neck'].items() if k != 'type'}
     head = {k: v for k, v in model_cfg['decode_head'].items() if k != 'type'}
     head['norm_cfg'] = dict(type='BN', requires_grad=True)
-    state.update({f'neck.{k}': v for k, v in FPN(**neck).state_dict().items()})
-    state.update({f'decode_head.{k}': v
-                  for k, v in FPNHead(**head).state_dict().items()})
+    # FPN and FPNHead initialise from torch's global generator: seeded here,
+    # or the head (and so the predictions) would depend on which tests ran
+    # before this one
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        state.update({f'neck.{k}': v
+                      for k, v in FPN(**neck).state_dict().items()})
+        state.update({f'decode_head.{k}': v
+                      for k, v in FPNHead(**head).state_dict().items()})
     num_contexts = text_cfg['context_length'] - model_cfg['context_length']
     state['contexts'] = torch.randn(1, num_contexts,
                                     text_cfg['transformer_width'],

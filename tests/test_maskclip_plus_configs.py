@@ -1,6 +1,7 @@
 """Every MaskCLIP+ config builds, with the paper's splits of unseen classes."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -73,7 +74,9 @@ def test_config_builds_with_its_split(path):
     assert type(model).__name__ == 'MaskClipPlus'
     assert model.decode_head.channels == teacher.decode_head.text_channels
     assert model.num_classes - teacher.num_classes == model.teacher_offset
-    assert model.backbone.depth == 101
+    # the student's depth is the one its name says (r50 or r101)
+    depth = int(re.search(r'deeplabv\w+_r(\d+)_', osp.basename(path)).group(1))
+    assert model.backbone.depth == depth
     assert cfg.custom_imports.imports == ['denseclip']
 
     train_set = cfg.train_dataloader.dataset
