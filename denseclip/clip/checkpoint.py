@@ -7,8 +7,8 @@ OpenAI distributes CLIP as TorchScript archives (``RN50.pt``, ``ViT-B-16.pt``
 folders (``config.json`` with ``model.safetensors`` or ``pytorch_model.bin``:
 :mod:`~denseclip.clip.transformers_layout`) are renamed to OpenAI's layout on
 reading (:func:`read_clip_file` tells which layout a file is), so all that
-follows sees one layout. The state dict is split into the image tower (keys ``visual.*``, loaded with the prefix removed)
-and the text tower (``transformer.*``, ``token_embedding.weight``,
+follows sees one layout. The state dict is split into the image tower
+(keys ``visual.*``, loaded with the prefix removed) and the text tower (``transformer.*``, ``token_embedding.weight``,
 ``positional_embedding``, ``ln_final.*``, ``text_projection``, loaded
 unchanged), adapted to the module (positional embeddings resized or cut) and
 checked: a missing tensor, a tensor of another shape or a key that belongs to
