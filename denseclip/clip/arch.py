@@ -1,4 +1,4 @@
-"""The architecture of an OpenAI CLIP file, read from its tensors and code.
+"""The architecture of a CLIP file, read from its tensors, code and config.
 
 The tensors' shapes and names tell most of the architecture, as OpenAI's
 own ``clip.model.build_model`` reads them. What they cannot tell is the
@@ -15,8 +15,9 @@ from typing import Dict, Optional, Sequence, Tuple
 
 from torch import Tensor
 
+from .activation import ResolvedActivation, resolve_activation
 from .checkpoint import (CLIPCheckpointError, clip_file_heads,
-                         load_clip_checkpoint)
+                         load_clip_checkpoint, read_clip_file)
 
 StateDict = Dict[str, Tensor]
 
@@ -125,6 +126,9 @@ class ClipArch:
     heads_from: Dict[str, str] = field(default_factory=dict)
     # the options that set the heads, named in messages
     options: Sequence[str] = ('vision_heads', 'text_heads')
+    # {tower: activation and where it came from}; a ResNet's image tower
+    # (no GELU in it) has none
+    activations: Dict[str, ResolvedActivation] = field(default_factory=dict)
 
     @property
     def is_vit(self) -> bool:
@@ -170,7 +174,20 @@ class ClipArch:
         return (f'{self.path}: {image}, embedding {vis["output_dim"]}; text '
                 f'width {txt["transformer_width"]}, '
                 f'{_heads(txt["transformer_layers"], "layer")}, '
-                f'{_heads(txt["transformer_heads"])}; {self.heads_note()}')
+                f'{_heads(txt["transformer_heads"])}; {self.heads_note()}'
+                f'{self.activation_note()}')
+
+    def activation_note(self) -> str:
+        """``'; activation quick_gelu (...)'``: each tower's activation and
+        where it came from ('' if unknown)."""
+        found = {t: a.describe() for t, a in self.activations.items()}
+        if not found:
+            return ''
+        if len(set(found.values())) == 1:
+            return f'; activation {next(iter(found.values()))}'
+        names = {'visual': 'image', 'text': 'text'}
+        return '; ' + ', '.join(f'{names[t]} activation {a}'
+                                for t, a in found.items())
 
 
 def _heads(count: int, noun: str = 'head') -> str:
@@ -203,8 +220,8 @@ def _tower_heads(path: str, tower: str, recorded: Optional[int],
 def read_clip_arch(path: str,
                    vision_heads: Optional[int] = None,
                    text_heads: Optional[int] = None,
-                   options: Sequence[str] = ('vision_heads', 'text_heads')
-                   ) -> ClipArch:
+                   options: Sequence[str] = ('vision_heads', 'text_heads'),
+                   activation: Optional[str] = None) -> ClipArch:
     """The towers' configs of the CLIP file ``path``, head counts included.
 
     Each tower's heads: the file's where it records them (a TorchScript
@@ -213,9 +230,15 @@ def read_clip_arch(path: str,
     ``vision_heads`` for a ResNet, is a ``ValueError`` naming the option
     (``options``: the names the caller's user knows them by), both counts
     and the file.
+
+    Each tower's activation (a ViT's and the text tower's) is resolved as
+    :func:`~denseclip.clip.activation.resolve_activation` does, from
+    ``activation`` (set in both towers' configs where given) or the file;
+    a given one the file contradicts is a ``ValueError`` naming both.
     """
     state_dict = load_clip_checkpoint(path)
     recorded = clip_file_heads(path)
+    info = read_clip_file(path)
     visual = clip_visual_cfg(state_dict, path)
     heads_from = {}
     if visual['type'] == 'CLIPVisionTransformer':
@@ -230,7 +253,17 @@ def read_clip_arch(path: str,
     text['transformer_heads'], heads_from['text'] = _tower_heads(
         path, 'text', recorded.get('text'), text_heads, options[1],
         text['transformer_width'])
-    return ClipArch(path, visual, text, heads_from, tuple(options))
+    activations = {}
+    for tower, cfg in (('visual', visual), ('text', text)):
+        if tower == 'visual' and visual['type'] != 'CLIPVisionTransformer':
+            continue
+        activations[tower] = resolve_activation(
+            activation, info.activations.get(tower),
+            info.activation_evidence, path)
+        if activation is not None:
+            cfg['activation'] = activation
+    return ClipArch(path, visual, text, heads_from, tuple(options),
+                    activations)
 
 
 def clip_file_text_cfg(path: str, overrides: Optional[dict] = None) -> dict:
@@ -248,7 +281,9 @@ def clip_file_text_cfg(path: str, overrides: Optional[dict] = None) -> dict:
 
 
 def describe(path: str, vision_heads: Optional[int] = None,
-             text_heads: Optional[int] = None) -> str:
+             text_heads: Optional[int] = None,
+             activation: Optional[str] = None) -> str:
     """One line naming the architecture of a CLIP file (for logs and tools):
     see :meth:`ClipArch.describe`."""
-    return read_clip_arch(path, vision_heads, text_heads).describe()
+    return read_clip_arch(path, vision_heads, text_heads,
+                          activation=activation).describe()

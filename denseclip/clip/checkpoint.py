@@ -1,9 +1,14 @@
-"""Reading OpenAI CLIP files into our CLIP towers.
+"""Reading CLIP files, in any of three layouts, into our CLIP towers.
 
 OpenAI distributes CLIP as TorchScript archives (``RN50.pt``, ``ViT-B-16.pt``
-...); fine-tuned copies often come as plain state dicts. Both are read here,
-split into the image tower (keys ``visual.*``, loaded with the prefix removed)
-and the text tower (``transformer.*``, ``token_embedding.weight``,
+...); fine-tuned copies often come as plain state dicts. open_clip's files
+(``.bin``, ``.pt`` with or without a ``state_dict`` key, ``.safetensors``:
+:mod:`~denseclip.clip.open_clip_layout`) and transformers' ``CLIPModel``
+folders (``config.json`` with ``model.safetensors`` or ``pytorch_model.bin``:
+:mod:`~denseclip.clip.transformers_layout`) are renamed to OpenAI's layout on
+reading (:func:`read_clip_file` tells which layout a file is), so all that
+follows sees one layout. The state dict is split into the image tower
+(keys ``visual.*``, loaded with the prefix removed) and the text tower (``transformer.*``, ``token_embedding.weight``,
 ``positional_embedding``, ``ln_final.*``, ``text_projection``, loaded
 unchanged), adapted to the module (positional embeddings resized or cut) and
 checked: a missing tensor, a tensor of another shape or a key that belongs to
@@ -24,6 +29,10 @@ from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
+
+from . import open_clip_layout, transformers_layout
+from .activation import QUICK_GELU, resolve_activation
+from .files import CLIP_FILES
 
 StateDict = Dict[str, Tensor]
 
@@ -127,63 +136,223 @@ def _recorded_heads(model, path: str) -> Dict[str, int]:
     return {tower: found.pop() for tower, found in counts.items() if found}
 
 
-class _ClipFile(NamedTuple):
+OPENAI = 'openai'
+OPEN_CLIP = 'open_clip'
+TRANSFORMERS = 'transformers'
+LAYOUT_NAMES = {OPENAI: "OpenAI's", OPEN_CLIP: "open_clip's",
+                TRANSFORMERS: "transformers' CLIPModel"}
+
+
+class ClipFileInfo(NamedTuple):
+    """A CLIP file read and renamed to OpenAI's layout."""
     state_dict: StateDict
     # {'visual': n, 'text': m}: the counts the file records (none for a
     # plain state dict)
     heads: Dict[str, int]
+    layout: str  # OPENAI, OPEN_CLIP or TRANSFORMERS
+    weights: str  # the file the tensors came from (in a folder: its weights)
+    # {tower: activation} the file states, and where it says so
+    activations: Dict[str, str] = {}
+    activation_evidence: str = ''
+    # keys of the file that have no OpenAI name, by tower
+    unmapped: Dict[str, List[str]] = {}
 
 
-@functools.lru_cache(maxsize=1)
-def _read_checkpoint(path: str, mtime_ns: int, size: int) -> _ClipFile:
-    del mtime_ns, size  # part of the cache key only
-    heads: Dict[str, int] = {}
+def _locate(path: str) -> Tuple[str, Optional[str]]:
+    """``(weights file, layout its name says or None)`` of a file or a folder."""
+    if osp.isdir(path):
+        for layout, names in ((TRANSFORMERS, transformers_layout.WEIGHT_FILES),
+                              (OPEN_CLIP, open_clip_layout.WEIGHT_FILES)):
+            for name in names:
+                if osp.isfile(osp.join(path, name)):
+                    return osp.join(path, name), layout
+        raise FileNotFoundError(
+            f'{path} is a folder without CLIP weights: expected a '
+            f'transformers CLIPModel folder ({transformers_layout.CONFIG_FILE}'
+            f' and {" or ".join(transformers_layout.WEIGHT_FILES)}) or an '
+            f'open_clip one ({" or ".join(open_clip_layout.WEIGHT_FILES)}). '
+            f'Give the weights file or the folder that holds them')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'CLIP checkpoint {path} does not exist. {_download_hint(path)}')
+    name = osp.basename(path)
+    if name in transformers_layout.WEIGHT_FILES:
+        return path, TRANSFORMERS
+    if name in open_clip_layout.WEIGHT_FILES:
+        return path, OPEN_CLIP
+    if any(name == f.filename for f in CLIP_FILES.values()):
+        return path, OPENAI
+    return path, None
+
+
+def _load_weights(path: str) -> Tuple[object, Dict[str, int], bool]:
+    """``(what the file holds, heads a TorchScript archive records,
+    whether it is one)``."""
     try:
+        if path.endswith('.safetensors'):
+            from safetensors.torch import load_file
+            return load_file(path, device='cpu'), {}, False
         if _is_torchscript_archive(path):
             model = torch.jit.load(path, map_location='cpu')
             state_dict = model.state_dict()
             heads = _recorded_heads(model, path)
             del model
-        else:
-            state_dict = torch.load(path, map_location='cpu', weights_only=True)
+            return state_dict, heads, True
+        return torch.load(path, map_location='cpu', weights_only=True), {}, \
+            False
     except CLIPCheckpointError:
         raise
     except Exception as err:  # noqa: BLE001 - re-raised with the file named
+        kind = ('not a safetensors file that the safetensors package can '
+                'read' if path.endswith('.safetensors') else
+                'neither a TorchScript archive nor a state dict that '
+                'torch.load can read')
         raise CLIPCheckpointError(
-            f'{path} is not a CLIP checkpoint: it is neither a TorchScript '
-            f'archive nor a state dict that torch.load can read '
+            f'{path} is not a CLIP checkpoint: it is {kind} '
             f'({type(err).__name__}: {err})') from err
-    if isinstance(state_dict, dict) and isinstance(
-            state_dict.get('state_dict'), dict):
-        state_dict = state_dict['state_dict']
-    if not isinstance(state_dict, dict) or not all(
-            isinstance(v, Tensor) for v in state_dict.values()):
+
+
+def _tower_of(key: str) -> Optional[str]:
+    """The tower an unmapped key belongs to (None: the whole model's)."""
+    key = key[len('module.'):] if key.startswith('module.') else key
+    if key.startswith(('visual', 'vision_model.')):
+        return 'visual'
+    if key.startswith(('text', 'transformer.', 'token_embedding',
+                       'positional_embedding', 'ln_final')):
+        return 'text'
+    return None
+
+
+def _to_openai_layout(state_dict: StateDict, weights: str,
+                      named: Optional[str], is_script: bool,
+                      heads: Dict[str, int]) -> ClipFileInfo:
+    """Detect the layout from the keys, check it against the file's name and
+    rename the tensors to OpenAI's."""
+    hf_config = transformers_layout.config_beside(weights)
+    if transformers_layout.has_transformers_keys(state_dict):
+        if named in (OPENAI, OPEN_CLIP):
+            raise CLIPCheckpointError(
+                f'{weights} is named as {LAYOUT_NAMES[named]} file but holds '
+                f"transformers' CLIPModel keys (vision_model.*, text_model.*): "
+                f'save it as {transformers_layout.WEIGHT_FILES[0]} (or '
+                f'{transformers_layout.WEIGHT_FILES[1]}) in a folder with its '
+                f'{transformers_layout.CONFIG_FILE} and give that folder')
+        if hf_config is None:
+            raise CLIPCheckpointError(
+                f"{weights} holds transformers' CLIPModel keys but its folder "
+                f'has no {transformers_layout.CONFIG_FILE}, which records the '
+                f'attention heads and the activation (hidden_act) that the '
+                f'tensors do not tell: put the config.json of the same model '
+                f'(from its hub repository or CLIPModel.save_pretrained) beside '
+                f'it')
+        try:
+            config = transformers_layout.read_config(hf_config)
+            activations = transformers_layout.tower_activations(
+                config, hf_config)
+        except ValueError as err:
+            raise CLIPCheckpointError(str(err)) from err
+        mapped, unmapped = transformers_layout.to_openai_layout(state_dict)
+        acts = ', '.join(f'{t} {a}' for t, a in activations.items())
+        return ClipFileInfo(
+            mapped, transformers_layout.tower_heads(config), TRANSFORMERS,
+            weights, activations,
+            f'{hf_config} says hidden_act: {acts}', _by_tower(unmapped))
+    if named == TRANSFORMERS and hf_config is not None:
         raise CLIPCheckpointError(
-            f'{path} is not a CLIP checkpoint: expected a mapping of names to '
-            f'tensors (optionally under "state_dict"), got '
-            f'{type(state_dict).__name__}')
-    return _ClipFile({
+            f"{weights} is named as transformers' CLIPModel weights (and has "
+            f'{hf_config} beside it) but holds no vision_model.* / '
+            f'text_model.* keys: it looks like an OpenAI or open_clip state '
+            f'dict. Rename it (e.g. {open_clip_layout.WEIGHT_FILES[1]}) or '
+            f'give the CLIPModel weights')
+    trunk = open_clip_layout.timm_trunk_keys(state_dict)
+    if trunk:
+        raise CLIPCheckpointError(
+            f'{weights} holds an image tower built by timm ({trunk[0]!r} ...'
+            f"), not CLIP's ViT or ResNet; use an open_clip file whose model "
+            f'has no timm_model_name, or the OpenAI or transformers file of '
+            f'the same weights')
+    if is_script:
+        return ClipFileInfo(
+            state_dict, heads, OPENAI, weights,
+            {'visual': QUICK_GELU, 'text': QUICK_GELU},
+            f"{weights} is an OpenAI TorchScript archive: OpenAI's CLIPs run "
+            f'QuickGELU')
+    if named != OPEN_CLIP and not open_clip_layout.has_open_clip_keys(
+            state_dict):
+        return ClipFileInfo(state_dict, heads, OPENAI, weights)
+    mapped, unmapped = open_clip_layout.to_openai_layout(state_dict)
+    info = ClipFileInfo(mapped, {}, OPEN_CLIP, weights,
+                        unmapped=_by_tower(unmapped))
+    oc_config = open_clip_layout.config_beside(weights)
+    if oc_config is None:
+        return info
+    try:
+        model_cfg = open_clip_layout.read_model_cfg(oc_config)
+    except ValueError as err:
+        raise CLIPCheckpointError(str(err)) from err
+    act = open_clip_layout.tower_activation(model_cfg)
+    said = ('quick_gelu: true' if model_cfg.get('quick_gelu') else
+            'no quick_gelu (open_clip runs GELU)')
+    return info._replace(
+        heads=open_clip_layout.tower_heads(model_cfg),
+        activations={'visual': act, 'text': act},
+        activation_evidence=f'{oc_config} says {said}')
+
+
+def _by_tower(keys: List[str]) -> Dict[str, List[str]]:
+    found: Dict[str, List[str]] = {}
+    for key in keys:
+        found.setdefault(_tower_of(key) or 'model', []).append(key)
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _read_checkpoint(path: str, weights: str, named: Optional[str],
+                     stamp: Tuple[int, ...]) -> ClipFileInfo:
+    del path, stamp  # part of the cache key only
+    loaded, heads, is_script = _load_weights(weights)
+    if isinstance(loaded, dict) and isinstance(loaded.get('state_dict'),
+                                               dict):
+        loaded = loaded['state_dict']
+    if not isinstance(loaded, dict) or not all(
+            isinstance(v, Tensor) for v in loaded.values()):
+        raise CLIPCheckpointError(
+            f'{weights} is not a CLIP checkpoint: expected a mapping of names '
+            f'to tensors (optionally under "state_dict"), got '
+            f'{type(loaded).__name__}')
+    state_dict = {
         k: v.float() if v.is_floating_point() else v
-        for k, v in state_dict.items()
-    }, heads)
+        for k, v in loaded.items()
+    }
+    return _to_openai_layout(state_dict, weights, named, is_script, heads)
 
 
-def _read_clip_file(path: str) -> _ClipFile:
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'CLIP checkpoint {path} does not exist. {_download_hint(path)}')
-    stat = os.stat(path)
-    return _read_checkpoint(osp.realpath(path), stat.st_mtime_ns, stat.st_size)
+def read_clip_file(path: str) -> ClipFileInfo:
+    """Read a CLIP file or folder in any layout (cached: the last one read).
+
+    ``path``: an OpenAI file, an open_clip file, a transformers
+    ``CLIPModel`` folder, or the weights file in one.
+    """
+    weights, named = _locate(path)
+    stamp: Tuple[int, ...] = ()
+    for file in (weights, transformers_layout.config_beside(weights),
+                 open_clip_layout.config_beside(weights)):
+        if file is not None:
+            stat = os.stat(file)
+            stamp += (stat.st_mtime_ns, stat.st_size)
+    return _read_checkpoint(osp.realpath(path), osp.realpath(weights), named,
+                            stamp)
 
 
 def load_clip_checkpoint(path: str) -> StateDict:
-    """Read an OpenAI CLIP file: a TorchScript archive or a plain state dict.
+    """Read a CLIP file (any layout: :func:`read_clip_file`) as an OpenAI-layout
+    state dict.
 
     Floating-point tensors are returned as float32 (OpenAI's archives are fp16).
     The last file read is cached, so a segmentor whose towers share one file
     reads it once.
     """
-    return _read_clip_file(path).state_dict
+    return read_clip_file(path).state_dict
 
 
 def clip_file_heads(path: str) -> Dict[str, int]:
@@ -191,7 +360,7 @@ def clip_file_heads(path: str) -> Dict[str, int]:
     file records: a TorchScript archive holds them in its code (see
     :func:`scripted_attention_heads`); a plain state dict holds none (``{}``:
     OpenAI's rule, one head per 64 channels, is then all there is)."""
-    return dict(_read_clip_file(path).heads)
+    return dict(read_clip_file(path).heads)
 
 
 def split_clip_state_dict(state_dict: StateDict) -> Tuple[StateDict, StateDict]:
@@ -223,10 +392,18 @@ class LoadReport:
     unused: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
+    layout: str = ''  # OPENAI, OPEN_CLIP or TRANSFORMERS ('' for a state dict)
+    # the activation the module runs and where it came from (empty for a
+    # module without one, e.g. a ResNet image tower)
+    activation: str = ''
 
     def __str__(self) -> str:
-        lines = [f'loaded {len(self.loaded)} tensors from {self.checkpoint} '
-                 f'into {self.module}']
+        layout = f' ({LAYOUT_NAMES[self.layout]} layout)' if self.layout \
+            else ''
+        lines = [f'loaded {len(self.loaded)} tensors from {self.checkpoint}'
+                 f'{layout} into {self.module}']
+        if self.activation:
+            lines.append(f'  activation: {self.activation}')
         for title, keys in (('resized', self.resized),
                             ('not in CLIP, kept as initialised',
                              self.not_in_clip),
@@ -288,20 +465,25 @@ def load_clip_tower(module: nn.Module,
     or cut tensors in place, return the keys it changed), ``is_clip_key(key)``
     (False for its own keys that CLIP does not have) and
     ``uses_clip_key(key)`` (False for CLIP keys it deliberately leaves out).
+    A module with an ``activation_arg`` (the name of its ``activation``
+    option) gets the activation :func:`~denseclip.clip.activation.
+    resolve_activation` finds, through its ``use_activation(name)``.
 
     Raises:
         CLIPCheckpointError: a required key is missing, a shape differs, the
-            file holds keys of another architecture, or it records another
-            number of attention heads than the module has.
+            file holds keys of another architecture, it records another
+            number of attention heads than the module has, or it states
+            another activation than the module's option asks for.
     """
     if tower not in ('visual', 'text'):
         raise ValueError(f"tower must be 'visual' or 'text', got {tower!r}")
     name = type(module).__name__
-    recorded_heads = None
+    info = None
     if isinstance(checkpoint, str):
         source = checkpoint
-        recorded_heads = clip_file_heads(checkpoint).get(tower)
-        checkpoint = load_clip_checkpoint(checkpoint)
+        info = read_clip_file(checkpoint)
+        checkpoint = info.state_dict
+    recorded_heads = info.heads.get(tower) if info else None
     visual, text = split_clip_state_dict(checkpoint)
     state_dict = dict(visual if tower == 'visual' else text)
     if not state_dict:
@@ -310,7 +492,20 @@ def load_clip_tower(module: nn.Module,
             f'({"visual.*" if tower == "visual" else "transformer.*, token_embedding.weight, ..."}); '
             f'is it a CLIP checkpoint?')
 
-    report = LoadReport(checkpoint=source, module=name)
+    report = LoadReport(checkpoint=source, module=name,
+                        layout=info.layout if info else '')
+    report.unexpected += info.unmapped.get(tower, []) if info else []
+    if getattr(module, 'activation_arg', None):
+        try:
+            resolved = resolve_activation(
+                module.activation,
+                info.activations.get(tower) if info else None,
+                info.activation_evidence if info else '',
+                source if info else None, module.activation_arg)
+        except ValueError as err:
+            raise CLIPCheckpointError(str(err)) from err
+        module.use_activation(resolved.name)
+        report.activation = resolved.describe()
     adapt = getattr(module, 'adapt_clip_state_dict', None)
     if adapt is not None:
         report.resized = list(adapt(state_dict))
@@ -347,10 +542,13 @@ def load_clip_tower(module: nn.Module,
             f'{", ".join(report.missing)}')
     if report.unexpected:
         key = report.unexpected[0]
+        shape = (f'shape {tuple(state_dict[key].shape)}' if key in state_dict
+                 else f'no OpenAI name in the {LAYOUT_NAMES[info.layout]} '
+                 f'layout')
         raise CLIPCheckpointError(
             f'{source} does not fit {name}: it holds {len(report.unexpected)} '
             f'{tower} tensor(s) the model does not have, first {key!r} '
-            f'(shape {tuple(state_dict[key].shape)}). Is it the CLIP file of '
+            f'({shape}). Is it the CLIP file of '
             f'another architecture (depth or width)? unexpected: '
             f'{", ".join(report.unexpected)}')
     # last: a file of another architecture is named by its keys and shapes

@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ..utils.legacy_args import drop_legacy_args
+from .activation import QUICK_GELU, check_activation
 from .tower import CLIPTower
 from .transformer import LayerNorm, Transformer
 
@@ -27,11 +28,16 @@ class CLIPTextTower(CLIPTower):
             embeddings are cut to this length on loading.
         vocab_size, transformer_width, transformer_heads, transformer_layers,
             embed_dim: CLIP's text tower shape (RN50: 512/8/12, embed 1024).
-        pretrained: an OpenAI CLIP file whose text tensors are loaded.
+        pretrained: a CLIP file (any layout) whose text tensors are loaded.
+        activation: ``'quick_gelu'``, ``'gelu'`` or None (default: what the
+            CLIP file states, else the table of known files, else QuickGELU;
+            :mod:`denseclip.clip.activation`). A value the file contradicts
+            is an error.
     """
 
     clip_tower = 'text'
     heads_arg = 'transformer_heads'
+    activation_arg = 'activation'
 
     def __init__(self,
                  context_length: int = 77,
@@ -41,16 +47,18 @@ class CLIPTextTower(CLIPTower):
                  transformer_layers: int = 12,
                  embed_dim: int = 1024,
                  pretrained: Optional[str] = None,
+                 activation: Optional[str] = None,
                  init_cfg=None,
                  **legacy):
         drop_legacy_args(type(self).__name__, legacy)
         super().__init__(pretrained=pretrained, init_cfg=init_cfg)
+        self.activation = check_activation(activation, type(self).__name__)
         self.context_length = context_length
         self.vocab_size = vocab_size
         self.embed_dim = embed_dim
         self.transformer = Transformer(
             transformer_width, transformer_layers, transformer_heads,
-            causal=True)
+            causal=True, activation=activation or QUICK_GELU)
         self.token_embedding = nn.Embedding(vocab_size, transformer_width)
         self.positional_embedding = nn.Parameter(
             torch.empty(context_length, transformer_width))

@@ -27,12 +27,17 @@ class CLIPTower(BaseModule):
     ``example_file``, for messages; ``heads_arg``, the argument that sets
     the attention heads, for the message when a file records others) and
     may define ``adapt_clip_state_dict``, ``is_clip_key`` and
-    ``uses_clip_key`` (see :func:`load_clip_tower`).
+    ``uses_clip_key`` (see :func:`load_clip_tower`). A tower whose
+    transformer runs QuickGELU or GELU sets ``activation_arg`` (its option's
+    name) and keeps the option as ``activation`` (None: from the file,
+    :mod:`denseclip.clip.activation`).
     """
 
     clip_tower: str = ''
     example_file: str = 'pretrained/RN50.pt'
     heads_arg: Optional[str] = None
+    activation_arg: Optional[str] = None
+    activation: Optional[str] = None
 
     def __init__(self, pretrained: Optional[str] = None, init_cfg=None,
                  require_clip_weights: bool = False):
@@ -53,6 +58,11 @@ class CLIPTower(BaseModule):
                 f"EncoderDecoder passes to the backbone) or "
                 f"backbone.pretrained, or load a whole checkpoint of this "
                 f"model (load_from=, tools/test.py CONFIG CHECKPOINT).")
+
+    def use_activation(self, name: str) -> None:
+        """Run ``name`` (``'quick_gelu'`` or ``'gelu'``) in the transformer's
+        blocks; :func:`load_clip_tower` calls it with the resolved one."""
+        self.transformer.set_activation(name)
 
     @property
     def clip_checkpoint(self) -> Optional[str]:

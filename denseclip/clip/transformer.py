@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
+from .activation import QUICK_GELU, QuickGELU, build_activation  # noqa: F401
+
 
 class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in float32, so fp16 weights and inputs stay stable."""
@@ -22,23 +24,17 @@ class LayerNorm(nn.LayerNorm):
         return super().forward(x.float()).type(orig_type)
 
 
-class QuickGELU(nn.Module):
-    """CLIP's GELU approximation ``x * sigmoid(1.702 x)``."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * torch.sigmoid(1.702 * x)
-
-
 class ResidualAttentionBlock(nn.Module):
     """Pre-norm block: ``x += attn(ln_1(x)); x += mlp(ln_2(x))``."""
 
-    def __init__(self, width: int, heads: int, drop_path: float = 0.):
+    def __init__(self, width: int, heads: int, drop_path: float = 0.,
+                 activation: str = QUICK_GELU):
         super().__init__()
         self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
         self.ln_1 = LayerNorm(width)
         self.mlp = nn.Sequential(
             OrderedDict([('c_fc', nn.Linear(width, width * 4)),
-                         ('gelu', QuickGELU()),
+                         ('gelu', build_activation(activation)),
                          ('c_proj', nn.Linear(width * 4, width))]))
         self.ln_2 = LayerNorm(width)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -65,6 +61,8 @@ class Transformer(nn.Module):
         heads: attention heads.
         causal: mask attention to earlier positions (CLIP's text tower).
         drop_path_rate: stochastic depth, linearly increasing over blocks.
+        activation: the MLPs' ``'quick_gelu'`` or ``'gelu'``
+            (:mod:`denseclip.clip.activation`; :meth:`set_activation`).
     """
 
     def __init__(self,
@@ -72,7 +70,8 @@ class Transformer(nn.Module):
                  layers: int,
                  heads: int,
                  causal: bool = False,
-                 drop_path_rate: float = 0.):
+                 drop_path_rate: float = 0.,
+                 activation: str = QUICK_GELU):
         super().__init__()
         self.width = width
         self.layers = layers
@@ -81,9 +80,15 @@ class Transformer(nn.Module):
         rates = torch.linspace(0, drop_path_rate, layers,
                                device='cpu').tolist()
         self.resblocks = nn.Sequential(*[
-            ResidualAttentionBlock(width, heads, rates[i])
+            ResidualAttentionBlock(width, heads, rates[i], activation)
             for i in range(layers)
         ])
+
+    def set_activation(self, activation: str) -> None:
+        """Run ``activation`` in every block's MLP (it has no weights, so a
+        loaded file's activation can be set after the blocks are built)."""
+        for block in self.resblocks:
+            block.mlp.gelu = build_activation(activation)
 
     def forward(self, x: Tensor) -> Tensor:
         mask = None

@@ -7,6 +7,7 @@ from mmcv.cnn import build_norm_layer
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ...clip.activation import QUICK_GELU, check_activation
 from ...clip.pos_embed import POS_INTERPOLATIONS, resize_pos_embed
 from ...clip.tower import CLIPTower
 from ...clip.transformer import LayerNorm, Transformer
@@ -77,11 +78,16 @@ class CLIPVisionTransformer(CLIPTower):
             SCLIP / ClearCLIP / NACLIP resize positions to the input grid).
         require_clip_weights: refuse to run on random weights (MaskCLIP;
             see :class:`~denseclip.clip.tower.CLIPTower`).
+        activation: ``'quick_gelu'``, ``'gelu'`` or None (default: what the
+            CLIP file states, else the table of known files, else QuickGELU;
+            :mod:`denseclip.clip.activation`). A value the file contradicts
+            is an error.
     """
 
     clip_tower = 'visual'
     example_file = 'pretrained/ViT-B-16.pt'
     heads_arg = 'heads'
+    activation_arg = 'activation'
 
     def __init__(self,
                  input_resolution: int = 224,
@@ -100,11 +106,13 @@ class CLIPVisionTransformer(CLIPTower):
                  dense_last_block: Optional[dict] = None,
                  pos_interpolation: str = 'bilinear',
                  require_clip_weights: bool = False,
+                 activation: Optional[str] = None,
                  init_cfg=None,
                  **legacy):
         drop_legacy_args(type(self).__name__, legacy)
         super().__init__(pretrained=pretrained, init_cfg=init_cfg,
                          require_clip_weights=require_clip_weights)
+        self.activation = check_activation(activation, type(self).__name__)
         out_indices = list(out_indices or [])
         if out_indices and len(out_indices) != len(PYRAMID_STRIDES):
             raise ValueError(f'CLIPVisionTransformer: out_indices must name 4 '
@@ -141,7 +149,8 @@ class CLIPVisionTransformer(CLIPTower):
             scale * torch.randn(self.spatial_size**2 + 1, width))
         self.ln_pre = LayerNorm(width)
         self.transformer = Transformer(
-            width, layers, heads, drop_path_rate=drop_path_rate)
+            width, layers, heads, drop_path_rate=drop_path_rate,
+            activation=activation or QUICK_GELU)
         if get_embeddings or self.dense_last_block is not None:
             self.ln_post = LayerNorm(width)
         if get_embeddings:
