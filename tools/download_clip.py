@@ -285,6 +285,9 @@ def ensure(name: str, directory: str = DEFAULT_DIR, *, force: bool = False,
             raise
         except NetworkError as exc:
             failures.append(str(exc))
+        except hub.HubNetworkError as exc:
+            failures.append(str(exc))
+            break  # the other hub sources are on the same unreachable hub
         except hub.HubError as exc:
             failures.append(str(exc))
         if source is not entry.sources[-1]:

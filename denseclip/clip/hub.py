@@ -33,6 +33,10 @@ class HubError(FileNotFoundError):
     """A file that could not be had from the hub; the message says what to do."""
 
 
+class HubNetworkError(HubError):
+    """The hub could not be reached (and the file is not in its cache)."""
+
+
 class HubChecksumError(HubError):
     """A hub file whose bytes do not have the SHA-256 the hub states."""
 
@@ -81,6 +85,12 @@ def fetch_hub_file(repo: str, filenames: Sequence[str], *,
             path = hub.hf_hub_download(
                 repo, filename, revision=revision, cache_dir=cache_dir,
                 endpoint=os.environ.get('HF_ENDPOINT') or None)
+        except errors.LocalEntryNotFoundError as exc:  # a subclass of the next
+            raise HubNetworkError(
+                f'cannot reach {endpoint()} for {repo}/{filename} and it is '
+                f'not in the hub cache: connect to the internet (or set '
+                f'HF_ENDPOINT to a mirror), or download it on another machine '
+                f'and copy it into pretrained/') from exc
         except errors.EntryNotFoundError:
             continue  # the next name (open_clip: .safetensors, then .bin)
         except errors.GatedRepoError as exc:
@@ -94,12 +104,6 @@ def fetch_hub_file(repo: str, filenames: Sequence[str], *,
                 f'set HF_TOKEN for a private one') from exc
         except errors.RevisionNotFoundError as exc:
             raise HubError(f'{where} has no revision {revision}') from exc
-        except errors.LocalEntryNotFoundError as exc:
-            raise HubError(
-                f'cannot reach {endpoint()} for {repo}/{filename} and it is '
-                f'not in the hub cache: connect to the internet (or set '
-                f'HF_ENDPOINT to a mirror), or download it on another machine '
-                f'and copy it into pretrained/') from exc
         except (errors.HfHubHTTPError, OSError) as exc:
             raise HubError(f'download of {repo}/{filename} from {endpoint()} '
                            f'failed: {str(exc).splitlines()[0]}') from exc
