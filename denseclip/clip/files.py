@@ -459,16 +459,11 @@ def find_clip_file(name_or_path: str, directory: str = 'pretrained') -> str:
                            for f in get(name).file_names())
         raise FileNotFoundError(
             f'CLIP file {name_or_path} does not exist (looked for {looked}). '
-            f'Download it with `python tools/download_clip.py {stem_name(name)}` '
+            f'Download it with `python tools/download_clip.py {name}` '
             f'(pretrained/README.md lists the names and sources).')
     raise FileNotFoundError(
         f'CLIP file {name_or_path} does not exist; give a file, a name of '
         f'`python tools/download_clip.py --list` or {HF_HUB_PREFIX}ORG/REPO.')
-
-
-def stem_name(name: str) -> str:
-    """``name`` written without ``/``: what a shell user types (``ViT-B-16``)."""
-    return get(name).stem if '@' not in name else name
 
 
 def clip_file_for(value):
