@@ -49,6 +49,7 @@ class Hub:
     def __init__(self):
         self.files = {}  # (repo, filename) -> (bytes, stated sha256)
         self.requests = []  # (method, path, Range header)
+        self.authorization = []  # the Authorization header of each request
         self.break_first_get_at = None  # close the first GET after this many bytes
 
 
@@ -62,6 +63,7 @@ def make_handler(hub: Hub):
 
         def _answer(self, body: bool):
             hub.requests.append((self.command, self.path, self.headers.get('Range')))
+            hub.authorization.append(self.headers.get('Authorization'))
             parts = self.path.split('?')[0].strip('/').split('/')
             if len(parts) < 5 or parts[2] != 'resolve':  # OpenAI's URLs and the rest
                 self.send_response(404)
@@ -243,3 +245,25 @@ def test_find_clip_file_hf_hub(hub):
     assert entry.name == 'ViT-B-16/metaclip_fullcc' and source.activation == 'quick_gelu'
     with pytest.raises(ValueError, match='hf-hub:ORG/REPO'):
         clip_files.find_clip_file('hf-hub:justaname')
+
+
+def test_hf_token_is_sent(hub, tmp_path, monkeypatch):
+    serve_open_clip(hub)
+    monkeypatch.setenv('HF_TOKEN', 'hf_secret_for_test')
+    assert tool.main(['RN50', '--dir', str(tmp_path), '--no-progress']) == 0
+    hub_asked = [a for (m, p, _), a in zip(hub.requests, hub.authorization)
+                 if '/resolve/' in p]
+    assert hub_asked and set(hub_asked) == {'Bearer hf_secret_for_test'}
+
+
+def test_hf_hub_transformers_repo(hub):
+    config = b'{"model_type": "clip"}'
+    hub.files['someone/clip-tf', 'model.safetensors'] = (PAYLOAD, sha(PAYLOAD))
+    with pytest.raises(FileNotFoundError, match='someone/clip-tf has none of config.json'):
+        clip_files.find_clip_file('hf-hub:someone/clip-tf')
+    hub.files['someone/clip-tf', 'config.json'] = (config, sha(config))
+    folder = clip_files.find_clip_file('hf-hub:someone/clip-tf')
+    assert sorted(os.listdir(folder)) == ['config.json', 'model.safetensors']
+    hub.files['someone/not-clip', 'README.md'] = (b'x', sha(b'x'))
+    with pytest.raises(FileNotFoundError, match='holds no CLIP weights'):
+        clip_files.find_clip_file('hf-hub:someone/not-clip')
