@@ -267,3 +267,14 @@ def test_hf_hub_transformers_repo(hub):
     hub.files['someone/not-clip', 'README.md'] = (b'x', sha(b'x'))
     with pytest.raises(FileNotFoundError, match='holds no CLIP weights'):
         clip_files.find_clip_file('hf-hub:someone/not-clip')
+
+
+def test_corrupt_openai_file_replaced_by_the_hub_file(hub, tmp_path, capsys):
+    serve_open_clip(hub)
+    target = tmp_path / 'pretrained'
+    target.mkdir()
+    (target / 'RN50.pt').write_bytes(b'corrupt')
+    assert tool.main(['RN50', '--dir', str(target), '--no-progress']) == 0
+    assert 'RN50.pt: removed' in capsys.readouterr().err
+    assert os.listdir(target) == ['RN50.safetensors']
+    assert clip_files.find_clip_file('RN50', str(target)) == str(target / 'RN50.safetensors')

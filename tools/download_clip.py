@@ -30,12 +30,13 @@ import argparse
 import hashlib
 import http.client
 import importlib.util
+import os
 import os.path as osp
 import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Optional
+from typing import Optional, Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_DIR = osp.join(REPO_ROOT, 'pretrained')
@@ -203,11 +204,14 @@ def fetch(url: str, dest: str, sha256: str, *, progress: bool = True,
     return dest
 
 
-def _present(entry, directory: str, force: bool) -> Optional[str]:
-    """The file of ``entry`` already in ``directory`` that can be kept, if
-    any: OpenAI's file when its SHA-256 is OpenAI's, a hub file (or
-    transformers folder) as it is (it was checked when it was saved)."""
+def _present(entry, directory: str, force: bool) -> Tuple[Optional[str], Optional[str]]:
+    """``(kept, stale)``: the file of ``entry`` already in ``directory``
+    that can be kept, if any (OpenAI's file when its SHA-256 is OpenAI's, a
+    hub file or transformers folder as it is: it was checked when it was
+    saved), and OpenAI's file there with another hash, if any (replaced by
+    whatever source answers)."""
     openai = entry.openai
+    stale = None
     for file_name in entry.file_names():
         path = osp.join(directory, file_name)
         if not osp.lexists(path):
@@ -220,17 +224,18 @@ def _present(entry, directory: str, force: bool) -> Optional[str]:
             if got == openai.sha256 and not force:
                 _log(f'{_show(path)}: already present, SHA-256 ok ({openai.sha256[:12]}...), '
                      'skipping')
-                return path
+                return path, None
             if got == openai.sha256:
                 _log(f'{_show(path)}: present and correct, downloading again (--force)')
             else:
                 _log(f'{_show(path)}: exists but its SHA-256 is {got}, expected '
                      f'{openai.sha256}; downloading it again')
+                stale = path
         elif not force:
             _log(f'{_show(path)}: already present (saved from the hub, where its SHA-256 was '
                  'checked), skipping; --force downloads it again')
-            return path
-    return None
+            return path, stale
+    return None, stale
 
 
 def _from_hub(entry, source, directory: str) -> str:
@@ -264,7 +269,8 @@ def ensure(name: str, directory: str = DEFAULT_DIR, *, force: bool = False,
     :class:`DownloadError` naming every source that failed.
     """
     entry = clip_files.get(name)
-    if _present(entry, directory, force) is not None:
+    kept, stale = _present(entry, directory, force)
+    if kept is not None:
         return 'present'
     failures = []
     for source in entry.sources:
@@ -280,6 +286,10 @@ def ensure(name: str, directory: str = DEFAULT_DIR, *, force: bool = False,
                      f'from {hub.endpoint()}')
                 dest = _from_hub(entry, source, directory)
                 _log(f'{_show(dest)}: saved')
+            if stale is not None and osp.abspath(stale) != osp.abspath(dest):
+                # it would be found before the new file (find_clip_file's order)
+                os.remove(stale)
+                _log(f'{_show(stale)}: removed (its SHA-256 was not OpenAI\'s)')
             return 'downloaded'
         except (ChecksumError, hub.HubChecksumError):
             raise
