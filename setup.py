@@ -34,6 +34,8 @@ setup(
         'regex',
         'numpy',
         'opencv-python-headless',
+        # tools/download_clip.py and hf-hub: names fetch through its cache
+        'huggingface_hub>=0.20',
     ],
     # the Corrupt transform (tools/robustness.py, --corrupt); optional: the
     # package imports without it. The fork, not the 2020 imagecorruptions

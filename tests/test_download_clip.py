@@ -54,10 +54,16 @@ def served(tmp_path, monkeypatch):
     src = tmp_path / 'server' / 'RN50.pt'
     src.parent.mkdir()
     src.write_bytes(PAYLOAD)
-    fake = clip_files.ClipFile('RN50', src.as_uri(), sha(PAYLOAD), ('DenseCLIP', ))
+    fake = openai_only('RN50', src.as_uri(), sha(PAYLOAD))
     monkeypatch.setitem(clip_files.CLIP_FILES, 'RN50', fake)
     target = tmp_path / 'pretrained'
     return target, fake
+
+
+def openai_only(name: str, url: str, sha256: str):
+    """The table entry of ``name`` with only an OpenAI source, at ``url``."""
+    entry = clip_files.get(name)
+    return entry._replace(sources=(entry.openai._replace(url=url, sha256=sha256), ))
 
 
 class FakeResponse:
@@ -113,7 +119,8 @@ def test_table_has_every_required_model():
 
 
 def test_urls_carry_their_sha256_and_file_names():
-    for name, info in clip_files.CLIP_FILES.items():
+    for name in clip_files.openai_names():
+        info = clip_files.CLIP_FILES[name]
         assert info.name == name
         assert re.fullmatch(r'[0-9a-f]{64}', info.sha256), name
         assert info.url.startswith('https://openaipublic.azureedge.net/clip/models/')
@@ -122,8 +129,8 @@ def test_urls_carry_their_sha256_and_file_names():
         assert info.filename == name.replace('/', '-').replace('@', '-') + '.pt'
         assert info.url.endswith('/' + info.filename)
     assert clip_files.get('RN50').sha256.startswith('afeb0e10f9e5a86d')
-    hashes = {info.sha256 for info in clip_files.CLIP_FILES.values()}
-    assert len(hashes) == len(clip_files.CLIP_FILES)
+    hashes = {clip_files.CLIP_FILES[n].sha256 for n in clip_files.openai_names()}
+    assert len(hashes) == len(clip_files.openai_names()) == 9
 
 
 def test_tool_reads_the_one_table():
@@ -222,7 +229,7 @@ def test_sha256_of_and_verify(tmp_path, monkeypatch):
     assert clip_files.sha256_of(str(path)) == sha(PAYLOAD)
     assert clip_files.sha256_of(str(path), chunk_size=7) == sha(PAYLOAD)
     assert not clip_files.verify(str(path), 'RN50')  # not the real RN50
-    fake = clip_files.get('RN50')._replace(sha256=sha(PAYLOAD))
+    fake = openai_only('RN50', clip_files.get('RN50').url, sha(PAYLOAD))
     monkeypatch.setitem(clip_files.CLIP_FILES, 'RN50', fake)
     assert clip_files.verify(str(path), 'rn50.pt')
     assert not clip_files.verify(str(tmp_path / 'missing.pt'), 'RN50')
@@ -401,7 +408,7 @@ def test_main_ok_and_bad_hash_exit_codes(served, monkeypatch, capsys):
     assert err.count('downloading') == 1 and 'saved, SHA-256 ok' in err
     assert (target / info.filename).read_bytes() == PAYLOAD
 
-    monkeypatch.setitem(clip_files.CLIP_FILES, 'RN50', info._replace(sha256='f' * 64))
+    monkeypatch.setitem(clip_files.CLIP_FILES, 'RN50', openai_only('RN50', info.url, 'f' * 64))
     (target / info.filename).unlink()
     assert tool.main(['RN50', '--dir', str(target), '--no-progress']) == 1
     err = capsys.readouterr().err
@@ -411,6 +418,10 @@ def test_main_ok_and_bad_hash_exit_codes(served, monkeypatch, capsys):
 
 def test_main_without_network(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(urllib.request, 'urlopen', no_network)
+    # the hub sources: none (test_download_hub.py tries them unreachable)
+    info = clip_files.get('ViT-B/16')
+    monkeypatch.setitem(clip_files.CLIP_FILES, 'ViT-B/16',
+                        openai_only('ViT-B/16', info.url, info.sha256))
     assert tool.main(['ViT-B-16', '--dir', str(tmp_path)]) == 1
     err = capsys.readouterr().err
     url = clip_files.get('ViT-B/16').url
@@ -457,7 +468,13 @@ def test_main_list(tmp_path, capsys):
     out = capsys.readouterr().out
     for info in clip_files.CLIP_FILES.values():
         assert info.name in out and info.filename in out
-        assert info.url in out and info.sha256 in out
+        for source in info.sources:
+            assert source.describe() in out
+            assert f'{source.layout}, {source.activation}, ~' in out
+            assert source.sha256 is None or source.sha256 in out
+    assert 'timm/vit_base_patch16_clip_224.metaclip_2pt5b' in out
+    assert re.search(r'^ViT-H-14/laion2b_s32b_b79k +gelu ', out, re.M)
+    assert re.search(r'^ViT-B-16/metaclip_fullcc +quick_gelu ', out, re.M)
     assert re.search(r'^RN101 .* yes$', out, re.M)
     assert re.search(r'^RN50 .* -$', out, re.M)
 

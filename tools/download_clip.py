@@ -1,32 +1,42 @@
 #!/usr/bin/env python
-"""Download OpenAI CLIP files into ``pretrained/`` and check their SHA-256.
+"""Fetch named CLIP weights into ``pretrained/``: OpenAI's URL, then the hub.
 
-    python tools/download_clip.py RN50 ViT-B/16      # or ViT-B-16, vit-b-16.pt
-    python tools/download_clip.py --list
+    python tools/download_clip.py ViT-B-16 RN50          # OpenAI's names ('/' or '-')
+    python tools/download_clip.py ViT-B-16/metaclip_fullcc ViT-H-14/laion2b_s32b_b79k
+    python tools/download_clip.py --list                # names, sources, layout, activation, size
     python tools/download_clip.py RN101 --dir /data/clip --force
 
-Each file is streamed into a temporary file in the target folder while its
-SHA-256 is computed, and renamed onto its final name only when the hash is
-OpenAI's: an interrupted, truncated or corrupt download never leaves a file
-under the final name (the temporary file is removed). A file that is already
-there with the right hash is kept; one with another hash is downloaded again
-(the old file stays in place until the new one has been checked).
+Each name's sources (``denseclip/clip/files.py``) are tried in order until
+one answers: OpenAI's URL (it answers 404 since 2025, openai/CLIP issue
+#516; ``DENSECLIP_OPENAI_BASE_URL`` replaces its host, for a mirror), then
+the Hugging Face Hub through ``huggingface_hub`` (its cache, its resumption
+of broken transfers, ``HF_TOKEN``, ``HF_ENDPOINT``). A file lands in
+``pretrained/`` as ``<name>.<ext>``, ``/`` and ``@`` written ``-``
+(``ViT-B-16.pt`` from OpenAI, ``ViT-B-16.safetensors`` from open_clip's
+hub copy, a folder ``ViT-B-16-hf/`` from transformers'). It is written
+under a temporary name and renamed onto its final one only after its SHA-256
+was checked (OpenAI's, from the table; the hub's, stated by the hub): an
+interrupted, truncated or corrupt download never leaves a file under the
+final name. A wrong hash is an error (no further source is tried). An
+OpenAI file already there with the right hash is kept; one with another
+hash is downloaded again (the old file stays until the new one is checked).
 
 Exit codes: 0 all files present and verified, 1 a download failed (no network,
 HTTP error, wrong hash), 2 bad arguments (e.g. an unknown model name).
 
-The table of files (names, URLs, hashes) is ``denseclip/clip/files.py``;
-``pretrained/README.md`` lists it and explains how to check a file by hand.
+``pretrained/README.md`` lists the table and explains how to check a file by hand.
 """
 import argparse
 import hashlib
 import http.client
 import importlib.util
+import os
 import os.path as osp
 import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Optional, Tuple
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_DIR = osp.join(REPO_ROOT, 'pretrained')
@@ -56,6 +66,7 @@ def _import_stdlib_module(name: str):
 
 
 clip_files = _import_stdlib_module('clip/files')
+hub = _import_stdlib_module('clip/hub')
 atomic_files = _import_stdlib_module('utils/atomic_files')
 
 
@@ -193,55 +204,146 @@ def fetch(url: str, dest: str, sha256: str, *, progress: bool = True,
     return dest
 
 
+def _present(entry, directory: str, force: bool) -> Tuple[Optional[str], Optional[str]]:
+    """``(kept, stale)``: the file of ``entry`` already in ``directory``
+    that can be kept, if any (OpenAI's file when its SHA-256 is OpenAI's, a
+    hub file or transformers folder as it is: it was checked when it was
+    saved), and OpenAI's file there with another hash, if any (replaced by
+    whatever source answers)."""
+    openai = entry.openai
+    stale = None
+    for file_name in entry.file_names():
+        path = osp.join(directory, file_name)
+        if not osp.lexists(path):
+            continue
+        if openai is not None and file_name == clip_files.dest_name(entry, openai):
+            if not osp.isfile(path):
+                raise DownloadError(f'{_show(path)} exists and is not a regular file; '
+                                    'move it away first')
+            got = clip_files.sha256_of(path)
+            if got == openai.sha256 and not force:
+                _log(f'{_show(path)}: already present, SHA-256 ok ({openai.sha256[:12]}...), '
+                     'skipping')
+                return path, None
+            if got == openai.sha256:
+                _log(f'{_show(path)}: present and correct, downloading again (--force)')
+            else:
+                _log(f'{_show(path)}: exists but its SHA-256 is {got}, expected '
+                     f'{openai.sha256}; downloading it again')
+                stale = path
+        elif not force:
+            _log(f'{_show(path)}: already present (saved from the hub, where its SHA-256 was '
+                 'checked), skipping; --force downloads it again')
+            return path, stale
+    return None, stale
+
+
+def _from_hub(entry, source, directory: str) -> str:
+    """Fetch ``source`` (a hub repository) into the hub cache and copy it to
+    ``directory`` under its table name, checked against the hub's SHA-256."""
+    if source.layout == clip_files.TRANSFORMERS:
+        weights = hub.fetch_hub_file(source.repo, source.filenames)
+        files = [weights, hub.fetch_hub_file(source.repo, [clip_files.TRANSFORMERS_CONFIG])]
+        dest = osp.join(directory, clip_files.dest_name(entry, source))
+        hub.install_folder(files, dest)
+    else:
+        files = [hub.fetch_hub_file(source.repo, source.filenames)]
+        dest = osp.join(directory, clip_files.dest_name(entry, source, files[0].filename))
+        hub.install_file(files[0], dest)
+    for cached in files:
+        check = (f'SHA-256 ok, the hub\'s ({cached.sha256})' if cached.sha256 else
+                 'the hub states no SHA-256 for it: not checked')
+        _log(f'{source.repo}/{cached.filename}: {check}')
+    return dest
+
+
 def ensure(name: str, directory: str = DEFAULT_DIR, *, force: bool = False,
            progress: bool = True) -> str:
-    """Make ``<directory>/<file>`` the verified CLIP file of ``name``.
+    """Make the file of ``name`` present in ``directory``, from its first
+    source that answers (OpenAI's URL, then the hub).
 
-    Returns ``'present'`` (already there with the right hash: nothing is
-    opened) or ``'downloaded'``. Raises ``clip_files.UnknownModelError`` or
-    :class:`DownloadError`.
+    Returns ``'present'`` (already there, OpenAI's with the right hash:
+    nothing is opened) or ``'downloaded'``. Raises
+    ``clip_files.UnknownModelError``, :class:`ChecksumError` /
+    ``hub.HubChecksumError`` (a wrong hash: no other source is tried), or
+    :class:`DownloadError` naming every source that failed.
     """
-    info = clip_files.get(name)
-    dest = osp.join(directory, info.filename)
-    if osp.lexists(dest) and not osp.isfile(dest):
-        raise DownloadError(f'{_show(dest)} exists and is not a regular file; move it away first')
-    if osp.isfile(dest):
-        got = clip_files.sha256_of(dest)
-        if got == info.sha256 and not force:
-            _log(f'{_show(dest)}: already present, SHA-256 ok ({info.sha256[:12]}...), skipping')
-            return 'present'
-        if got == info.sha256:
-            _log(f'{_show(dest)}: present and correct, downloading again (--force)')
-        else:
-            _log(f'{_show(dest)}: exists but its SHA-256 is {got}, expected {info.sha256}; '
-                 'downloading it again')
-    _log(f'{info.name}: downloading {info.url}')
-    fetch(info.url, dest, info.sha256, progress=progress)
-    _log(f'{_show(dest)}: saved, SHA-256 ok ({info.sha256})')
-    return 'downloaded'
+    entry = clip_files.get(name)
+    kept, stale = _present(entry, directory, force)
+    if kept is not None:
+        return 'present'
+    failures = []
+    for source in entry.sources:
+        try:
+            if source.kind == clip_files.OPENAI_URL:
+                url = source.effective_url()
+                dest = osp.join(directory, clip_files.dest_name(entry, source))
+                _log(f'{entry.name}: downloading {url}')
+                fetch(url, dest, source.sha256, progress=progress)
+                _log(f'{_show(dest)}: saved, SHA-256 ok ({source.sha256})')
+            else:
+                _log(f'{entry.name}: fetching {source.describe()} ({source.layout} layout) '
+                     f'from {hub.endpoint()}')
+                dest = _from_hub(entry, source, directory)
+                _log(f'{_show(dest)}: saved')
+            if stale is not None and osp.abspath(stale) != osp.abspath(dest):
+                # it would be found before the new file (find_clip_file's order)
+                os.remove(stale)
+                _log(f'{_show(stale)}: removed (its SHA-256 was not OpenAI\'s)')
+            return 'downloaded'
+        except (ChecksumError, hub.HubChecksumError):
+            raise
+        except NetworkError as exc:
+            failures.append(str(exc))
+        except hub.HubNetworkError as exc:
+            failures.append(str(exc))
+            break  # the other hub sources are on the same unreachable hub
+        except hub.HubError as exc:
+            failures.append(str(exc))
+        if source is not entry.sources[-1]:
+            _log(f'{entry.name}: {failures[-1]}; trying the next source')
+    where = osp.join(directory, entry.filename)
+    raise NetworkError('; '.join(failures) + f'. Nothing was saved. If this machine has no '
+                       'internet access, download one of these on another machine and copy '
+                       f'the file to {_show(where)} (or its other names: '
+                       f'{", ".join(entry.file_names()[1:]) or "-"}); run this again to '
+                       'verify it')
+
+
+def _size(mb: int) -> str:
+    return f'{mb / 1000:.1f} GB' if mb >= 1000 else f'{mb} MB'
 
 
 def _list(directory: str) -> None:
-    rows = [('name', 'file', 'used by', 'in ' + directory)]
-    for info in clip_files.CLIP_FILES.values():
-        here = 'yes' if osp.isfile(osp.join(directory, info.filename)) else '-'
-        rows.append((info.name, info.filename, ', '.join(info.used_by) or '-', here))
+    rows = [('name', 'activation', 'used by', 'in ' + directory)]
+    for entry in clip_files.CLIP_FILES.values():
+        here = next((f for f in entry.file_names()
+                     if osp.exists(osp.join(directory, f))), '-')
+        rows.append((entry.name, entry.activation, ', '.join(entry.used_by) or '-',
+                     'yes' if here != '-' else '-'))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print('  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    print()
-    for info in clip_files.CLIP_FILES.values():
-        print(f'{info.filename}  sha256 {info.sha256}')
-        print(f'  {info.url}')
+    print('\nSources, in the order tried (size approximate; layout; activation; '
+          'file in ' + directory + '):')
+    for entry in clip_files.CLIP_FILES.values():
+        print(entry.name)
+        for source in entry.sources:
+            sha = f'  sha256 {source.sha256}' if source.sha256 else ''
+            print(f'  {source.kind:<10} {source.describe()}')
+            print(f'  {"":<10} {source.layout}, {source.activation}, ~{_size(source.size_mb)}, '
+                  f'-> {clip_files.dest_name(entry, source)}{sha}')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Download OpenAI CLIP files and verify their SHA-256.',
+        description='Fetch named CLIP weights (OpenAI URL, then the Hugging Face Hub) '
+        'into pretrained/, checking their SHA-256.',
         epilog='Known names: ' + ', '.join(clip_files.model_names())
-        + ". '/' may be written '-', '.pt' may be added, case does not matter.")
+        + ". '/' may be written '-', the file's extension may be added, case does not "
+        'matter.')
     parser.add_argument('names', nargs='*', metavar='NAME',
-                        help='model names, e.g. RN50 ViT-B/16 (or ViT-B-16, ViT-B-16.pt)')
+                        help='names, e.g. RN50 ViT-B-16 ViT-B-16/metaclip_fullcc (--list shows them)')
     parser.add_argument('--dir', default=DEFAULT_DIR,
                         help='target folder (default: pretrained/ in the repository)')
     parser.add_argument('--force', action='store_true',
@@ -276,13 +378,7 @@ def main(argv=None) -> int:
         except KeyboardInterrupt:
             _log(f'\ninterrupted: {info.filename} was not saved')
             return 130
-        except NetworkError as exc:
-            dest = osp.join(args.dir, info.filename)
-            _log(f'error: {exc}. If this machine has no internet access, download that URL '
-                 f'on another machine and copy the file to {_show(dest)}; run this again to '
-                 'verify it.')
-            failed.append(name)
-        except DownloadError as exc:
+        except (DownloadError, hub.HubError) as exc:
             _log(f'error: {exc}')
             failed.append(name)
         except OSError as exc:  # the target folder: permissions, disk full, ...

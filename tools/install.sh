@@ -69,6 +69,8 @@ else:
         out.append('mmcv')
 wanted = {'mmengine': '0.10.7', 'mmsegmentation': '1.2.2', 'ftfy': None,
           'regex': None, 'opencv-python-headless': None, 'pytest': None,
+          # the hub downloads (tools/download_clip.py, hf-hub: names)
+          'huggingface_hub': None,
           # the Corrupt transform's corruptions (README: Installation)
           'imagecorruptions-imaug': '1.1.5'}
 for dist, pin in wanted.items():

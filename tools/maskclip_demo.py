@@ -55,7 +55,8 @@ def make_parser() -> argparse.ArgumentParser:
                        help='a text file, one class per line, synonyms '
                        'separated by commas (configs/ovss/class_names/)')
     parser.add_argument('--clip', default='pretrained/ViT-B-16.pt',
-                        help='OpenAI CLIP file or model name')
+                        help='CLIP: a file, a name of tools/download_clip.py --list '
+                        '(ViT-B-16, ViT-B-16/metaclip_fullcc) or hf-hub:ORG/REPO')
     parser.add_argument('--out', required=True,
                         help='output PNG (for an image) or folder')
     parser.add_argument('--method', choices=sorted(METHODS),

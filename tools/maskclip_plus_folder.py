@@ -81,7 +81,8 @@ def make_parser() -> argparse.ArgumentParser:
     names.add_argument('--classes-file',
                        help='a text file with one class name per line')
     parser.add_argument('--clip', default='pretrained/ViT-B-16.pt',
-                        help='OpenAI CLIP file or model name, the teacher '
+                        help='CLIP, the teacher: a file, a name of '
+                        'tools/download_clip.py --list or hf-hub:ORG/REPO '
                         '(default: pretrained/ViT-B-16.pt)')
     parser.add_argument('--iters', type=int,
                         help="training iterations (default: the config's, "

@@ -128,7 +128,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--clip', metavar='FILE',
         help='CLIP ViT file for every benchmark, instead of the configs\' '
-        'pretrained/ViT-B-16.pt: a path, or an OpenAI name (ViT-L/14: '
+        'pretrained/ViT-B-16.pt: a path, a name of tools/download_clip.py '
+        '--list or hf-hub:ORG/REPO (ViT-L/14: '
         'pretrained/ViT-L-14.pt); its image tower\'s shape (width, layers, '
         'heads, patch, resolution, embedding) is read from the file')
     parser.add_argument(
@@ -181,12 +182,13 @@ def config_path(method: str, benchmark: str, protocol: str) -> str:
 
 
 def find_clip(name_or_path: str) -> str:
-    """The CLIP file ``--clip`` names (a path, or an OpenAI name looked up
-    in ``pretrained/``); an error saying how to get it otherwise."""
+    """The CLIP file ``--clip`` names (a path, a name of
+    ``tools/download_clip.py --list`` looked up in ``pretrained/``, or
+    ``hf-hub:ORG/REPO``); an error saying how to get it otherwise."""
     from denseclip.clip.files import find_clip_file
     try:
         return find_clip_file(name_or_path)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f'[ovss] --clip: {err}') from err
 
 
@@ -397,13 +399,18 @@ def check_clip_files(args: argparse.Namespace,
                      plan: Dict[str, Dict]) -> None:
     """Every CLIP file the benchmarks asked for read, checked once before
     anything runs: one error naming a missing or unreadable file."""
-    from denseclip.clip.files import UnknownModelError, resolve_name
+    from denseclip.clip.files import (UnknownModelError, clip_file_for,
+                                      resolve_name)
     from denseclip.clip.checkpoint import (CLIPCheckpointError,
                                            load_clip_checkpoint)
     for path, keys in clip_files(plan, args.datasets).items():
         where = (f'{", ".join(keys)} of configs/ovss/{args.method}/'
                  f'{args.method}_vit-b16_*.py')
-        if not osp.isfile(path):
+        try:  # pretrained/ViT-B-16.pt may have come as ViT-B-16.safetensors
+            path = clip_file_for(path)
+        except (FileNotFoundError, ValueError):
+            pass
+        if not osp.exists(path):
             try:
                 name = resolve_name(path)
                 get = (f'download it (python tools/download_clip.py {name}; '
@@ -544,7 +551,7 @@ def clip_label(on: Dict) -> str:
     """The CLIP the benchmarks read: OpenAI's name when the file is one of
     OpenAI's (by its SHA-256), else the file and its image tower."""
     from denseclip.clip.files import CLIP_FILES
-    by_sha = {f.sha256: f.name for f in CLIP_FILES.values()}
+    by_sha = {f.sha256: f.name for f in CLIP_FILES.values() if f.sha256}
     labels = []
     for path, record in sorted((on.get('clip') or {}).items()):
         name = by_sha.get(record.get('sha256'))

@@ -37,9 +37,10 @@ ClassesSpec = Union[str, Sequence[Union[str, Sequence[str]]], ClassNames]
 
 
 def resolve_clip(clip: str) -> str:
-    """The CLIP file that ``clip`` names: a path, or an OpenAI model name
-    (``'ViT-B/16'``) looked up under ``pretrained/``. The one place where the
-    API turns a CLIP's name into a file."""
+    """The CLIP file that ``clip`` names: a path, a name of the table
+    (``'ViT-B/16'``, ``'ViT-B-16/metaclip_fullcc'``) looked up under
+    ``pretrained/``, or ``'hf-hub:ORG/REPO'`` (from huggingface_hub's cache).
+    The one place where the API turns a CLIP's name into a file."""
     return find_clip_file(clip)
 
 

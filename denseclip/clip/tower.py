@@ -4,6 +4,7 @@ from typing import Optional
 from mmengine.model import BaseModule
 
 from .checkpoint import LoadReport, load_clip_tower
+from .files import clip_file_for
 from .weights_guard import require_clip_weights as guard_random_weights
 
 
@@ -79,5 +80,6 @@ class CLIPTower(BaseModule):
         if checkpoint is None:
             super().init_weights()
             return
-        self.load_report = load_clip_tower(self, checkpoint, self.clip_tower)
+        # a path, a table name or hf-hub:ORG/REPO (denseclip/clip/files.py)
+        self.load_report = load_clip_tower(self, clip_file_for(checkpoint), self.clip_tower)
         self._is_init = True

@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ...clip.checkpoint import load_clip_checkpoint
+from ...clip.files import clip_file_for
 from ...clip.class_names import ClassNames
 from ...clip.prompt_class_names import (ClassNamesSpec, check_class_names,
                                         resolve_class_name_sets)
@@ -201,8 +202,8 @@ class MaskClipHead(BaseDecodeHead):
                     self.visual_projs_path)
             elif self.clip_pretrained is not None:
                 self.set_projections(
-                    projections_from_clip(
-                        load_clip_checkpoint(self.clip_pretrained),
+                    projections_from_clip(  # a path, a name or hf-hub:
+                        load_clip_checkpoint(clip_file_for(self.clip_pretrained)),
                         self.clip_pretrained), self.clip_pretrained)
             elif require:
                 raise RandomWeightsError(
@@ -221,7 +222,7 @@ class MaskClipHead(BaseDecodeHead):
             elif self.clip_pretrained is not None and self.class_names:
                 self.set_text_embeddings(
                     clip_text_embeddings(
-                        self.clip_pretrained, self.class_name_sets,
+                        clip_file_for(self.clip_pretrained), self.class_name_sets,
                         self.templates, self.text_encoder_overrides,
                         cache=self.text_cache,
                         cache_dir=self.text_cache_dir,
