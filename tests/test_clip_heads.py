@@ -28,6 +28,13 @@ FOUR_HEADS = dict(embed_dim=32, image_resolution=32, vision_layers=1,
                   context_length=77, transformer_width=64,
                   transformer_heads=4, transformer_layers=1)
 
+# the activation note that ends a file's description (issue 18 item 2)
+JIT = ("; activation quick_gelu (an OpenAI TorchScript archive: OpenAI's "
+       'CLIPs run QuickGELU)')
+ASSUMED = ("; activation quick_gelu (assumed: neither the file nor the table "
+           "of known files says; set activation='gelu' if these weights were "
+           'trained with GELU (LAION, DataComp))')
+
 
 @pytest.fixture(scope='module')
 def four_heads(tmp_path_factory):
@@ -79,8 +86,8 @@ def test_arch_takes_the_files_heads_and_checks_given_ones(four_heads):
     assert (arch.visual['heads'], arch.text['transformer_heads']) == (4, 4)
     assert arch.heads_from == dict(visual=HEADS_FROM_FILE, text=HEADS_FROM_FILE)
     assert '4 heads, 32px' in arch.describe()
-    assert arch.describe().endswith('text width 64, 1 layer, 4 heads; heads '
-                                    'read from the file')
+    assert arch.describe().endswith(
+        'text width 64, 1 layer, 4 heads; heads read from the file' + JIT)
     # the same counts given: fine; others: an error naming both and the file
     assert read_clip_arch(four_heads.jit, 4, 4).visual['heads'] == 4
     with pytest.raises(ValueError) as err:
@@ -101,12 +108,13 @@ def test_arch_takes_the_files_heads_and_checks_given_ones(four_heads):
     assert rule.describe().endswith(
         "1 head; heads assumed by OpenAI's rule, width // 64, as the file "
         'does not record them (--vision-heads / --text-heads if its model '
-        'has others)')
+        'has others)' + ASSUMED)
     given = read_clip_arch(four_heads.state_dict, 4,
                            options=('--vision-heads', '--text-heads'))
     assert given.heads_from == dict(visual=HEADS_GIVEN, text=HEADS_BY_RULE)
     assert 'image heads as given, text heads assumed by' in given.describe()
-    assert given.describe().endswith('(--text-heads if its model has others)')
+    assert given.describe().endswith(
+        '(--text-heads if its model has others)' + ASSUMED)
     with pytest.raises(ValueError, match='vision_heads=3 does not divide the '
                        'image width 128'):
         read_clip_arch(four_heads.state_dict, 3)
@@ -189,14 +197,15 @@ def test_demo_header_says_the_heads_and_where_they_came_from(four_heads,
     assert header(four_heads.jit) == (
         f'{four_heads.jit}: ViT (patch 16, width 128, 1 layer, 4 heads, '
         '32px), embedding 32; text width 64, 1 layer, 4 heads; heads read '
-        'from the file')
+        'from the file' + JIT)
     assert header(four_heads.state_dict).endswith(
         "2 heads, 32px), embedding 32; text width 64, 1 layer, 1 head; heads "
         "assumed by OpenAI's rule, width // 64, as the file does not record "
-        'them (--vision-heads / --text-heads if its model has others)')
+        'them (--vision-heads / --text-heads if its model has others)' +
+        ASSUMED)
     assert header(four_heads.state_dict, '--vision-heads', '4',
                   '--text-heads', '4').endswith(
-        '4 heads; heads as given')
+        '4 heads; heads as given' + ASSUMED)
     photo = tmp_path / 'photo.png'
     photo.write_bytes(cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1])
     with pytest.raises(SystemExit) as exit_:

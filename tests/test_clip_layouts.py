@@ -234,8 +234,9 @@ def test_openai_files_activation_from_file_table_or_assumed(vit_clip,
     known = tmp_path / 'ViT-B-16.pt'
     shutil.copy(vit_clip.state_dict, known)
     text = build(text_cfg(shape), str(known))
-    assert text.load_report.activation == \
-        'quick_gelu (ViT-B-16.pt is a known file)'
+    assert text.load_report.activation == (
+        'quick_gelu (ViT-B-16.pt is ViT-B/16 (openai layout) in the named '
+        'sources table)')
     # any other state dict: QuickGELU assumed, and said so
     text = build(text_cfg(shape), vit_clip.state_dict)
     assert text.load_report.activation.startswith('quick_gelu (assumed')
@@ -331,3 +332,41 @@ def test_timm_image_towers_are_refused(tmp_path, vit_clip):
     with pytest.raises(CLIPCheckpointError,
                        match=r'image tower built by timm'):
         read_clip_file(str(path))
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('ViT-B-16/laion2b_s34b_b88k', 'gelu'),
+    ('ViT-B-16/metaclip_fullcc', 'quick_gelu'),
+    ('ViT-B-16/dfn2b', 'quick_gelu')])
+def test_the_sources_table_gives_the_activation_of_a_hub_file(
+        vit_clip, tmp_path, name, expected):
+    """A state dict that says nothing about its activation, saved where
+    download_clip.py puts that weight set or where huggingface_hub caches
+    it: the table's activation for it, named in the load report."""
+    from denseclip.clip import files
+    entry = files.get(name)
+    source = entry.sources[0]
+    state = {k: v.contiguous()
+             for k, v in load_clip_checkpoint(vit_clip.state_dict).items()
+             if v.is_floating_point()}
+
+    def write(path):
+        if path.suffix == '.safetensors':
+            save_file(state, str(path))
+        else:
+            torch.save(state, path)
+
+    saved = tmp_path / files.dest_name(entry, source, source.filenames[0])
+    write(saved)
+    org, repo = source.repo.split('/')
+    cached = (tmp_path / f'models--{org}--{repo}' / 'snapshots' / 'abc123' /
+              source.filenames[0])
+    cached.parent.mkdir(parents=True)
+    write(cached)
+    for path in (saved, cached):
+        text = build(text_cfg(vit_clip.shape), str(path))
+        assert text.load_report.activation == (
+            f'{expected} ({path.name} is {name} (open_clip layout) in the '
+            'named sources table)')
+        block = text.transformer.resblocks[0].mlp.gelu
+        assert isinstance(block, QuickGELU) == (expected == 'quick_gelu')

@@ -15,15 +15,13 @@ activation of a tower is therefore resolved in this order
 4. QuickGELU, assumed, and said so in the load report.
 """
 import os.path as osp
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from .files import CLIP_FILES
+from .files import GELU, QUICK_GELU, source_for_file
 
-QUICK_GELU = 'quick_gelu'
-GELU = 'gelu'
 ACTIVATIONS = (QUICK_GELU, GELU)
 
 # where a tower's activation came from
@@ -62,17 +60,19 @@ def activation_name(module: nn.Module) -> str:
     return QUICK_GELU if isinstance(module, QuickGELU) else GELU
 
 
-def table_activation(path: str) -> Optional[str]:
-    """The activation of a known weight file, by its name; None if unknown.
-
-    For now the OpenAI files (:data:`~denseclip.clip.files.CLIP_FILES`, all
-    QuickGELU) are recognised by file name; the named sources table with an
-    activation per weight set plugs in here.
-    """
-    name = osp.basename(osp.normpath(path))
-    if any(name == f.filename for f in CLIP_FILES.values()):
-        return QUICK_GELU
-    return None
+def table_activation(path: str) -> Optional[Tuple[str, str]]:
+    """``(activation, evidence)`` as the named sources table states it for
+    the weight file ``path`` (found by
+    :func:`~denseclip.clip.files.source_for_file`: the hub cache path or the
+    name ``download_clip.py`` saves it under); None for a file the table
+    does not know."""
+    found = source_for_file(path)
+    if found is None:
+        return None
+    entry, source = found
+    return source.activation, (
+        f'{osp.basename(osp.normpath(path))} is {entry.name} '
+        f'({source.layout} layout) in the named sources table')
 
 
 class ResolvedActivation(NamedTuple):
@@ -118,7 +118,5 @@ def resolve_activation(given: Optional[str], stated: Optional[str],
         return ResolvedActivation(stated, ACTIVATION_FROM_FILE, evidence)
     known = table_activation(path) if path else None
     if known is not None:
-        return ResolvedActivation(
-            known, ACTIVATION_FROM_TABLE,
-            f'{osp.basename(osp.normpath(path))} is a known file')
+        return ResolvedActivation(known[0], ACTIVATION_FROM_TABLE, known[1])
     return ResolvedActivation(QUICK_GELU, ACTIVATION_ASSUMED)

@@ -256,7 +256,7 @@ def _to_openai_layout(state_dict: StateDict, weights: str,
         return ClipFileInfo(
             mapped, transformers_layout.tower_heads(config), TRANSFORMERS,
             weights, activations,
-            f'{hf_config} says hidden_act: {acts}', _by_tower(unmapped))
+            f'{osp.basename(hf_config)} says hidden_act: {acts}', _by_tower(unmapped))
     if named == TRANSFORMERS and hf_config is not None:
         raise CLIPCheckpointError(
             f"{weights} is named as transformers' CLIPModel weights (and has "
@@ -275,8 +275,7 @@ def _to_openai_layout(state_dict: StateDict, weights: str,
         return ClipFileInfo(
             state_dict, heads, OPENAI, weights,
             {'visual': QUICK_GELU, 'text': QUICK_GELU},
-            f"{weights} is an OpenAI TorchScript archive: OpenAI's CLIPs run "
-            f'QuickGELU')
+            "an OpenAI TorchScript archive: OpenAI's CLIPs run QuickGELU")
     if named != OPEN_CLIP and not open_clip_layout.has_open_clip_keys(
             state_dict):
         return ClipFileInfo(state_dict, heads, OPENAI, weights)
@@ -296,7 +295,7 @@ def _to_openai_layout(state_dict: StateDict, weights: str,
     return info._replace(
         heads=open_clip_layout.tower_heads(model_cfg),
         activations={'visual': act, 'text': act},
-        activation_evidence=f'{oc_config} says {said}')
+        activation_evidence=f'{osp.basename(oc_config)} says {said}')
 
 
 def _by_tower(keys: List[str]) -> Dict[str, List[str]]:

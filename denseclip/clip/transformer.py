@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor, nn
 
-from .activation import QUICK_GELU, QuickGELU, build_activation  # noqa: F401
+from .activation import (QUICK_GELU, QuickGELU, activation_name,  # noqa: F401
+                         build_activation)
 
 
 class LayerNorm(nn.LayerNorm):
@@ -88,7 +89,16 @@ class Transformer(nn.Module):
         """Run ``activation`` in every block's MLP (it has no weights, so a
         loaded file's activation can be set after the blocks are built)."""
         for block in self.resblocks:
-            block.mlp.gelu = build_activation(activation)
+            if activation_name(block.mlp.gelu) == activation:
+                continue
+            new = build_activation(activation)
+            # while mmengine's init_weights runs (which loads the file) every
+            # submodule carries its init record; a module swapped in then
+            # needs it too
+            record = getattr(block.mlp.gelu, '_params_init_info', None)
+            if record is not None:
+                new._params_init_info = record
+            block.mlp.gelu = new
 
     def forward(self, x: Tensor) -> Tensor:
         mask = None
