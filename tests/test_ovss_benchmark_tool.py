@@ -252,16 +252,16 @@ def test_the_title_and_table_name_the_clip_and_the_options(
     work_dir = str(tmp_path / 'w')
     result = tool.main(_argv('sclip', data_root, work_dir, vit_clip,
                              'model.prob_thd=0.3'))
+    sha = hashlib.sha256(open(vit_clip.jit, 'rb').read()).hexdigest()
     with open(result['paths']['md']) as f:
         title, _, settings = f.read().splitlines()[:3]
     assert title == (f'# SCLIP on the open-vocabulary benchmarks, CLIP '
                      f'{vit_clip.jit} (ViT, patch 16, width 64, 2 layers, '
-                     '64 px)')
+                     f'64 px, SHA-256 {sha[:12]})')
     assert 'ViT-B/16' not in title
     assert '--cfg-options: `model.backbone.input_resolution=64 ' in settings
     assert 'model.prob_thd=0.3`' in settings
     rows = read_csv(result['paths']['csv'])
-    sha = hashlib.sha256(open(vit_clip.jit, 'rb').read()).hexdigest()
     assert {r['clip'] for r in rows.values()} == {vit_clip.jit}
     assert {r['clip_sha256'] for r in rows.values()} == {sha}
     assert {r['cfg_options'] for r in rows.values()} == {
@@ -409,3 +409,82 @@ def test_unknown_benchmark_is_named(tool, capsys):
         tool.parse_args(['sclip', '--datasets', 'voc21', 'pascal'])
     assert 'unknown benchmark(s) pascal; valid: voc21, context60' in \
         capsys.readouterr().err
+
+
+@pytest.fixture(scope='module')
+def patch14_clip(tmp_path_factory):
+    """A toy ViT CLIP of 14 px patches (56 px)."""
+    from types import SimpleNamespace
+
+    from denseclip.toy.clip_model import (TOY_VIT, build_openai_clip,
+                                          write_clip_checkpoint)
+    shape = dict(TOY_VIT, vision_patch_size=14, image_resolution=56)
+    path = write_clip_checkpoint(
+        build_openai_clip(seed=5, **shape),
+        str(tmp_path_factory.mktemp('p14') / 'toy_vit14.pt'))
+    return SimpleNamespace(jit=str(path), shape=shape)
+
+
+def test_the_clip_shape_chooses_the_config_family(tool):
+    """ViT-L/14's shape runs the vit-l14 configs; any other the vit-b16
+    ones (with the file's shape)."""
+    l14 = dict(type='CLIPVisionTransformer', patch_size=14, width=1024,
+               layers=24)
+    assert tool.clip_family(l14) == 'vit-l14'
+    assert tool.clip_family(dict(l14, input_resolution=336)) == 'vit-l14'
+    assert tool.clip_family(dict(l14, width=768, patch_size=16,
+                                 layers=12)) == 'vit-b16'
+    assert tool.clip_family(dict(l14, layers=12)) == 'vit-b16'
+    assert tool.clip_family(None) == 'vit-b16'
+    assert tool.config_path('naclip', 'voc21', 'paper', 'vit-l14') == \
+        osp.join(ROOT, 'configs/ovss/naclip/naclip_vit-l14_voc21.py')
+    assert tool.config_path('maskclip', 'voc21', 'default', 'vit-l14') == \
+        osp.join(ROOT, 'configs/ovss/maskclip/maskclip_vit-l14_voc21.py')
+
+
+def test_an_l14_shaped_clip_runs_the_l14_configs_and_the_table_names_it(
+        tool, patch14_clip, data_root, tmp_path, fake_runs, monkeypatch):
+    """A file of ViT-L/14's shape (here: the toy's, made ViT-L/14's
+    for the test) runs the vit-l14 configs at the file's shape; the title
+    and the CLIP column name the weights by file and SHA-256 prefix; no
+    published ViT-L/14 numbers, so that column is empty; and the work dir
+    refuses rows measured on other weights."""
+    monkeypatch.setitem(tool.CLIP_FAMILIES, 'vit-l14',
+                        ('ViT-L/14', (14, 64, 2)))
+    work_dir = str(tmp_path / 'w')
+    argv = ['clearclip', '--datasets', 'voc21', '--data-root', data_root,
+            '--work-dir', work_dir, '--clip', patch14_clip.jit,
+            '--cfg-options', 'model.decode_head.templates=single']
+    plan = tool.plan_benchmarks(tool.parse_args(argv))
+    assert plan['voc21']['config'] == \
+        'configs/ovss/clearclip/clearclip_vit-l14_voc21.py'
+    backbone = plan['voc21']['cfg'].model.backbone
+    assert (backbone.patch_size, backbone.width, backbone.layers,
+            backbone.pretrained) == (14, 64, 2, patch14_clip.jit)
+    result = tool.main(argv)
+    assert fake_runs == ['voc21']
+    sha = hashlib.sha256(open(patch14_clip.jit, 'rb').read()).hexdigest()
+    with open(result['paths']['md']) as f:
+        lines = f.read().splitlines()
+    assert lines[0].endswith(f'{patch14_clip.jit} (ViT, patch 14, width 64, '
+                             f'2 layers, 56 px, SHA-256 {sha[:12]})')
+    assert 'Published (ViT-L/14): none without PAMR.' in lines[2]
+    assert '| CLIP |' in lines[4]
+    voc21 = next(line for line in lines if line.startswith('| VOC21 |'))
+    assert voc21.split(' | ')[1:3] == ['50.00', '–']
+    assert f'| toy_vit14.pt {sha[:12]} |' in voc21
+    rows = read_csv(result['paths']['csv'])
+    assert rows['VOC21']['mIoU_published'] == ''
+    assert rows['VOC21']['clip_sha256'] == sha
+    with open(osp.join(work_dir, 'results.json')) as f:
+        recorded = json.load(f)['measured_on']['clip']
+    assert [r['sha256'] for r in recorded.values()] == [sha]
+    # the same work dir on other weights: refused, nothing measured
+    other = str(tmp_path / 'other.pt')  # the same model, as a state dict
+    torch.save(torch.jit.load(patch14_clip.jit).state_dict(), other)
+    with pytest.raises(SystemExit) as refused:
+        tool.main(argv[:7] + ['--clip', other] + argv[9:])
+    message = str(refused.value)
+    assert 'measured on something else than this run' in message
+    assert f'sha256 {sha[:12]}' in message
+    assert fake_runs == ['voc21']

@@ -115,8 +115,8 @@ def tiny_options(clip):
     ]
 
 
-def config_file(method, benchmark, default=False):
-    return osp.join(OVSS, method, f'{method}_vit-b16_{benchmark}' +
+def config_file(method, benchmark, default=False, clip='vit-b16'):
+    return osp.join(OVSS, method, f'{method}_{clip}_{benchmark}' +
                     ('_default' if default else '') + '.py')
 
 
@@ -144,6 +144,17 @@ def read_settings(cfg):
 
 
 PAPER_CONFIGS = [(m, b) for m in METHODS for b in BENCHMARKS]
+# the image towers the benchmark files come for: name in the file name ->
+# (config values, conv1 and head projection shapes)
+CLIPS = ('vit-b16', 'vit-l14')
+TOWERS = {
+    'vit-b16': dict(input_resolution=224, patch_size=16, width=768,
+                    layers=12, heads=12, output_dim=512,
+                    pretrained=CLIP_FILE),
+    'vit-l14': dict(input_resolution=224, patch_size=14, width=1024,
+                    layers=24, heads=16, output_dim=768,
+                    pretrained='pretrained/ViT-L-14.pt'),
+}
 
 
 def test_the_configs_on_disk_are_the_expected_ones():
@@ -160,11 +171,12 @@ def test_the_configs_on_disk_are_the_expected_ones():
         clearclip=list(BENCHMARKS), naclip=list(BENCHMARKS))
     expected = sorted(
         [f'{m}/_base_/{m}_vit-b16.py' for m in METHODS] +
-        [f'{m}/{m}_vit-b16_{b}.py' for m, b in PAPER_CONFIGS] +
-        [f'{m}/{m}_vit-b16_{b}_default.py' for m in METHODS
-         for b in defaults[m]])
+        [f'{m}/{m}_{c}_{b}.py' for m, b in PAPER_CONFIGS for c in CLIPS] +
+        [f'{m}/{m}_{c}_{b}_default.py' for m in METHODS
+         for b in defaults[m] for c in CLIPS])
     assert found == expected
-    assert len(expected) == 4 + 32 + 20
+    # ViT-B/16 and ViT-L/14: a base each, 8 benchmarks, 20 defaults
+    assert len(expected) == 4 + 2 * (32 + 20)
 
 
 @pytest.mark.parametrize('method,bench', PAPER_CONFIGS,
@@ -179,7 +191,9 @@ def test_paper_config_carries_the_methods_published_settings(
     assert (block.mode, block.residual, block.ffn) == BLOCKS[method]
     assert block.get('gaussian_std') == (5.0 if method == 'naclip' else None)
     assert model.backbone.return_value_path is False
-    assert model.backbone.pos_interpolation == 'bicubic'
+    # MaskCLIP resizes positions as its own vit.py does
+    assert model.backbone.pos_interpolation == (
+        'maskclip' if method == 'maskclip' else 'bicubic')
     assert model.backbone.type == 'CLIPVisionTransformer'
     assert (model.backbone.patch_size, model.backbone.width,
             model.backbone.layers) == (16, 768, 12)
@@ -229,7 +243,7 @@ def test_the_papers_differ_where_docs_ovss_says():
     areas = {osp.relpath(p, OVSS): Config.fromfile(p).model.get('area_thd', 0)
              for p in sorted(glob.glob(osp.join(OVSS, '*', '*.py')))}
     assert {k: v for k, v in areas.items() if v} == {
-        osp.join('sclip', 'sclip_vit-b16_voc21.py'): 0.1}
+        osp.join('sclip', f'sclip_{c}_voc21.py'): 0.1 for c in CLIPS}
     assert read('clearclip', 'voc21')['thd'] == 0.5
     assert read('naclip', 'voc21')['window'] == WHOLE
     assert read('sclip', 'coco_stuff164k')['short'] == 448
@@ -240,6 +254,12 @@ def test_the_papers_differ_where_docs_ovss_says():
 
 
 ALL_CONFIGS = sorted(glob.glob(osp.join(OVSS, '*', '*.py')))
+
+
+def tower_of(path):
+    """The image tower a benchmark file is named for."""
+    return TOWERS['vit-l14' if '_vit-l14_' in osp.basename(path) else
+                  'vit-b16']
 
 
 @pytest.mark.parametrize('path', ALL_CONFIGS, ids=osp.basename)
@@ -253,8 +273,12 @@ def test_every_config_builds_on_the_meta_device(path):
     expected = cfg.model.backbone.dense_last_block
     assert (block.mode, block.residual, block.ffn) == (
         expected.mode, expected.residual, expected.ffn)
-    assert model.backbone.conv1.weight.shape == (768, 3, 16, 16)
-    assert model.decode_head.proj.weight.shape == (512, 768, 1, 1)
+    tower = tower_of(path)
+    width, patch = tower['width'], tower['patch_size']
+    assert model.backbone.conv1.weight.shape == (width, 3, patch, patch)
+    assert len(model.backbone.transformer.resblocks) == tower['layers']
+    assert model.decode_head.proj.weight.shape == (tower['output_dim'],
+                                                   width, 1, 1)
     assert model.decode_head.num_classes == cfg.model.decode_head.num_classes
     assert model.logit_scale == cfg.model.logit_scale
     assert model.prob_thd == cfg.model.prob_thd
@@ -292,4 +316,98 @@ def test_tiny_model_of_each_method_predicts_the_benchmarks_labels(
         (result, ) = model.predict(data['inputs'], data['data_samples'])
     labels = result.pred_sem_seg.data
     assert labels.shape == (1, 30, 40)
+    assert 0 <= int(labels.min()) and int(labels.max()) < 21
+
+
+L14_CONFIGS = [(m, b, d) for m, b in PAPER_CONFIGS for d in (False, True)
+               if osp.exists(config_file(m, b, d, 'vit-l14'))]
+
+
+@pytest.mark.parametrize('method,bench,default', L14_CONFIGS,
+                         ids=[f'{m}-{b}' + ('-default' if d else '')
+                              for m, b, d in L14_CONFIGS])
+def test_vit_l14_config_is_its_vit_b16_sibling_on_vit_l14(method, bench,
+                                                          default):
+    """The papers' code runs ViT-L/14 with the settings it runs ViT-B/16
+    with (docs/ovss.md, "ViT-L/14"): everything but the image tower and the
+    file equal, the tower OpenAI's ViT-L/14."""
+    large = Config.fromfile(config_file(method, bench, default, 'vit-l14'))
+    base = Config.fromfile(config_file(method, bench, default))
+    assert read_settings(large) == read_settings(base)
+    backbone = large.model.backbone
+    assert {k: backbone[k] for k in TOWERS['vit-l14']} == TOWERS['vit-l14']
+    tower_keys = set(TOWERS['vit-l14'])
+    assert ({k: v for k, v in backbone.items() if k not in tower_keys} ==
+            {k: v for k, v in base.model.backbone.items()
+             if k not in tower_keys})
+    head = large.model.decode_head
+    assert (head.in_channels, head.text_channels, head.clip_pretrained) == (
+        1024, 768, 'pretrained/ViT-L-14.pt')
+    assert large.clip_file == 'pretrained/ViT-L-14.pt'
+    drop = ('backbone', 'decode_head')
+    assert ({k: v for k, v in large.model.items() if k not in drop} ==
+            {k: v for k, v in base.model.items() if k not in drop})
+    shared = ('in_channels', 'text_channels', 'clip_pretrained')
+    assert ({k: v for k, v in head.items() if k not in shared} ==
+            {k: v for k, v in base.model.decode_head.items()
+             if k not in shared})
+    assert large.test_dataloader == base.test_dataloader
+    assert large.get('tta_pipeline') == base.get('tta_pipeline')
+
+
+@pytest.mark.parametrize('path', ALL_CONFIGS, ids=osp.basename)
+def test_windows_and_sizes_are_whole_patches(path):
+    """Slide windows, strides and the short side (each TTA scale's too)
+    are multiples of the patch: no window drops a partial patch."""
+    cfg = Config.fromfile(path)
+    patch = cfg.model.backbone.patch_size
+    assert patch == tower_of(path)['patch_size']
+    test_cfg = cfg.model.test_cfg
+    sizes = [cfg.short_side]
+    if test_cfg.mode == 'slide':
+        sizes += list(test_cfg.crop_size) + list(test_cfg.stride)
+    assert [s % patch for s in sizes] == [0] * len(sizes), sizes
+
+
+@pytest.fixture(scope='module')
+def patch14_clip(tmp_path_factory):
+    """A toy ViT CLIP of 14 px patches (56 px, a 4 x 4 grid): ViT-L/14's
+    patch at the toy's width."""
+    from denseclip.toy.clip_model import (TOY_VIT, build_openai_clip,
+                                          write_clip_checkpoint)
+    shape = dict(TOY_VIT, vision_patch_size=14, image_resolution=56)
+    model = build_openai_clip(seed=4, **shape)
+    path = write_clip_checkpoint(
+        model, str(tmp_path_factory.mktemp('p14') / 'toy_vit14.pt'))
+    return argparse.Namespace(jit=str(path), shape=shape)
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_vit_l14_config_runs_on_a_patch14_stand_in(method, patch14_clip):
+    """Each method's ViT-L/14 VOC21 config with its tower shrunk (patch 14
+    kept) through cfg_options: windows of 224 / 112 (448 / 224 for
+    ClearCLIP; NACLIP the whole image) over a 14 px grid, labels of the
+    image's size."""
+    from mmengine.config import DictAction
+    from mmseg.structures import SegDataSample
+    cfg = Config.fromfile(config_file(method, 'voc21', clip='vit-l14'))
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = tiny_options(patch14_clip) + ['model.backbone.patch_size=14']
+    cfg.merge_from_dict(parser.parse_args(
+        ['--cfg-options'] + options).cfg_options)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    assert model.backbone.conv1.weight.shape[-2:] == (14, 14)
+    image = torch.randint(0, 256, (3, 224, 294), dtype=torch.uint8)
+    sample = SegDataSample(metainfo=dict(
+        ori_shape=(40, 52), img_shape=(224, 294), pad_shape=(224, 294),
+        padding_size=[0, 0, 0, 0]))
+    data = model.data_preprocessor(dict(inputs=[image],
+                                        data_samples=[sample]))
+    with torch.no_grad():
+        (result, ) = model.predict(data['inputs'], data['data_samples'])
+    labels = result.pred_sem_seg.data
+    assert labels.shape == (1, 40, 52)
     assert 0 <= int(labels.min()) and int(labels.max()) < 21

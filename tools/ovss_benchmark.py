@@ -7,17 +7,22 @@
                                    [--verbose] [--cfg-options KEY=VALUE ...]
 
 METHOD is ``maskclip``, ``sclip``, ``clearclip`` or ``naclip``; the configs
-are ``configs/ovss/METHOD/METHOD_vit-b16_<benchmark>.py`` (the method's
+are ``configs/ovss/METHOD/METHOD_<clip>_<benchmark>.py`` (the method's
 published settings, ``--protocol paper``, the default) or, with
 ``--protocol default``, this project's default protocol
 (``..._<benchmark>_default.py`` where it differs from the paper's settings;
 docs/ovss.md). ``--pamr`` / ``--no-pamr`` turn PAMR (10 iterations,
 dilations 8 and 16) on or off on every benchmark; without either, each config
-decides (NACLIP's published settings have it on). The configs read
-``pretrained/ViT-B-16.pt``; ``--clip FILE`` (a path, or an OpenAI name such
-as ``ViT-L/14``, looked up in ``pretrained/``) gives another CLIP ViT: the
-image tower's shape is read from the file. The CLIP file is checked once,
-before anything runs.
+decides (NACLIP's published settings have it on). Without ``--clip`` the
+``vit-b16`` configs run on ``pretrained/ViT-B-16.pt``; ``--clip FILE`` (a
+path, or an OpenAI name such as ``ViT-L/14``, looked up in ``pretrained/``)
+gives another CLIP ViT: a ViT-L/14-shaped one (patch 14, width 1024, 24
+blocks) runs the ``vit-l14`` configs (the settings the papers run ViT-L/14
+with) and is compared with the published ViT-L/14 numbers, any other the
+``vit-b16`` ones; the image tower's shape is read from the file either way.
+The title and a column of the table name the weights (OpenAI's name or the
+file, and the file's SHA-256 prefix). The CLIP file is checked once, before
+anything runs.
 
 Each benchmark whose data is found under ``--data-root`` (default ``data``,
 the configs' layout: ``data/VOCdevkit/VOC2012`` ...; a folder that does not
@@ -78,6 +83,14 @@ BENCHMARK_NAMES = dict(voc21='VOC21', context60='Context60',
                        context59='Context59', coco_stuff164k='COCO-Stuff',
                        cityscapes='Cityscapes', ade20k='ADE20K')
 PROTOCOLS = ('paper', 'default')
+# the config families by image tower: the name in the config files ->
+# (the CLIP's name, its (patch_size, width, layers)); a --clip file of
+# another shape runs the vit-b16 configs with its shape
+CLIP_FAMILIES = {'vit-b16': ('ViT-B/16', (16, 768, 12)),
+                 'vit-l14': ('ViT-L/14', (14, 1024, 24))}
+DEFAULT_FAMILY = 'vit-b16'
+# hex digits of a CLIP file's SHA-256 in the table
+SHA_PREFIX = 12
 # published ViT-B/16 mIoU in BENCHMARKS order: (source, numbers) without and
 # with PAMR (docs/ovss.md, "Published numbers")
 PUBLISHED: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
@@ -93,6 +106,12 @@ PUBLISHED: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
         True: ('NACLIP README, PAMR on',
                (64.07, 34.99, 36.19, 83.03, 38.35, 25.69, 38.27, 19.05))},
 }
+# published ViT-L/14 mIoU, as PUBLISHED: none found for any of the four
+# methods (docs/ovss.md, "ViT-L/14"), so the table's published column is
+# empty ('–') on the vit-l14 configs
+PUBLISHED_L14: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
+    method: {} for method in METHODS}
+PUBLISHED_BY_FAMILY = {'vit-b16': PUBLISHED, 'vit-l14': PUBLISHED_L14}
 PAMR_ON = dict(type='PAMR', num_iter=10, dilations=(8, 16))
 RESULTS = 'results'
 TOOL = 'ovss_benchmark'
@@ -170,11 +189,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- configs
-def config_path(method: str, benchmark: str, protocol: str) -> str:
-    """The config of ``method`` on ``benchmark``: the published settings, or
-    the default protocol's file where it differs from them."""
+def config_path(method: str, benchmark: str, protocol: str,
+                family: str = DEFAULT_FAMILY) -> str:
+    """The config of ``method`` on ``benchmark`` for the image tower
+    ``family`` (:data:`CLIP_FAMILIES`): the published settings, or the
+    default protocol's file where it differs from them."""
     folder = osp.join(REPO, 'configs', 'ovss', method)
-    paper = osp.join(folder, f'{method}_vit-b16_{benchmark}.py')
+    paper = osp.join(folder, f'{method}_{family}_{benchmark}.py')
     default = paper[:-3] + '_default.py'
     if protocol == 'default' and osp.exists(default):
         return default
@@ -192,17 +213,34 @@ def find_clip(name_or_path: str) -> str:
         raise SystemExit(f'[ovss] --clip: {err}') from err
 
 
-def clip_options(path: str) -> List[str]:
-    """``--cfg-options`` that point every config at the CLIP ViT file
-    ``path``, with the image tower's shape read from the file, its head
-    count too where the file records it (the text tower's is read from it
-    by the head)."""
+def clip_tower(path: str) -> Dict:
+    """The image tower config of the CLIP file ``path``, read from it."""
     from denseclip.clip.checkpoint import CLIPCheckpointError
     from denseclip.clip.arch import read_clip_arch
     try:
-        tower = read_clip_arch(path).visual
+        return read_clip_arch(path).visual
     except CLIPCheckpointError as err:
         raise SystemExit(f'[ovss] --clip: {err}') from err
+
+
+def clip_family(tower: Optional[Dict]) -> str:
+    """The config family (:data:`CLIP_FAMILIES`) for an image tower: the
+    one of its shape, else (and without ``--clip``) ``vit-b16``."""
+    if tower is not None:
+        shape = tuple(tower.get(k) for k in ('patch_size', 'width', 'layers'))
+        for family, (_, family_shape) in CLIP_FAMILIES.items():
+            if shape == family_shape:
+                return family
+    return DEFAULT_FAMILY
+
+
+def clip_options(path: str, tower: Optional[Dict] = None) -> List[str]:
+    """``--cfg-options`` that point every config at the CLIP ViT file
+    ``path``, with the image tower's shape read from the file (``tower``:
+    :func:`clip_tower`, read when not given), its head count too where the
+    file records it (the text tower's is read from it by the head)."""
+    if tower is None:
+        tower = clip_tower(path)
     if tower['type'] != 'CLIPVisionTransformer':
         raise SystemExit(
             f'[ovss] --clip {path} is a CLIP ResNet: the training-free '
@@ -403,9 +441,10 @@ def check_clip_files(args: argparse.Namespace,
                                       resolve_name)
     from denseclip.clip.checkpoint import (CLIPCheckpointError,
                                            load_clip_checkpoint)
+    family = plan[BENCHMARKS[0]]['clip_family']
     for path, keys in clip_files(plan, args.datasets).items():
         where = (f'{", ".join(keys)} of configs/ovss/{args.method}/'
-                 f'{args.method}_vit-b16_*.py')
+                 f'{args.method}_{family}_*.py')
         try:  # pretrained/ViT-B-16.pt may have come as ViT-B-16.safetensors
             path = clip_file_for(path)
         except (FileNotFoundError, ValueError):
@@ -504,7 +543,13 @@ def _average_row(label: str, ours: Sequence[float],
         published=mean_theirs,
         difference=(None if None in (mean_ours, mean_theirs) else
                     mean_ours - mean_theirs),
-        seconds=None, device='', status='')
+        seconds=None, device='', status='', clip='')
+
+
+def published_numbers(method: str, plan: Dict[str, Dict]) -> Dict:
+    """``method``'s published numbers for the plan's image tower family:
+    ``{PAMR on: (source, numbers)}``."""
+    return PUBLISHED_BY_FAMILY[plan[BENCHMARKS[0]]['clip_family']][method]
 
 
 def table_rows(method: str, cells: Dict, plan: Dict[str, Dict],
@@ -515,16 +560,18 @@ def table_rows(method: str, cells: Dict, plan: Dict[str, Dict],
     each has one) and, when only some have published numbers, the average
     over those."""
     rows, pairs = [], []
+    published = published_numbers(method, plan)
     for index, benchmark in enumerate(BENCHMARKS):
         cell = cells.get(benchmark)
         info = cell if cell is not None else plan[benchmark]
-        source = PUBLISHED[method].get(info['pamr'])
+        source = published.get(info['pamr'])
         row = dict(benchmark=BENCHMARK_NAMES[benchmark],
                    config=info['config'],
                    pamr='on' if info['pamr'] else 'off', images='',
                    ours=None, published=source[1][index] if source else None,
                    difference=None, seconds=None, device='',
-                   status=notes.get(benchmark, 'not run'))
+                   status=notes.get(benchmark, 'not run'),
+                   clip=plan[benchmark]['clip_short'])
         if cell is not None:
             value = cell['metrics'].get(METRIC)
             row.update(images=cell['images'], ours=value,
@@ -547,16 +594,32 @@ def table_rows(method: str, cells: Dict, plan: Dict[str, Dict],
     return rows
 
 
+def clip_name(path: str, sha256: Optional[str]) -> str:
+    """OpenAI's name of a CLIP file (by its SHA-256), else the file's
+    name."""
+    from denseclip.clip.files import CLIP_FILES
+    by_sha = {f.sha256: f.name for f in CLIP_FILES.values() if f.sha256}
+    return by_sha.get(sha256) or osp.basename(path)
+
+
+def clip_short_label(path: str, sha256: Optional[str]) -> str:
+    """The table column's name of the weights: ``ViT-L/14 b8cca3fd41ae``
+    (the name and the SHA-256 prefix)."""
+    return f'{clip_name(path, sha256)} {str(sha256)[:SHA_PREFIX]}'
+
+
 def clip_label(on: Dict) -> str:
     """The CLIP the benchmarks read: OpenAI's name when the file is one of
-    OpenAI's (by its SHA-256), else the file and its image tower."""
+    OpenAI's (by its SHA-256), else the file and its image tower; and the
+    file's SHA-256 prefix."""
     from denseclip.clip.files import CLIP_FILES
     by_sha = {f.sha256: f.name for f in CLIP_FILES.values() if f.sha256}
     labels = []
     for path, record in sorted((on.get('clip') or {}).items()):
+        sha = f'SHA-256 {str(record.get("sha256"))[:SHA_PREFIX]}'
         name = by_sha.get(record.get('sha256'))
         if name:
-            labels.append(f'{name} ({path})')
+            labels.append(f'{name} ({path}, {sha})')
             continue
         try:
             from denseclip.clip.checkpoint import load_clip_checkpoint
@@ -565,9 +628,9 @@ def clip_label(on: Dict) -> str:
             labels.append(
                 f'{path} (ViT, patch {tower["patch_size"]}, width '
                 f'{tower["width"]}, {tower["layers"]} layers, '
-                f'{tower["input_resolution"]} px)')
+                f'{tower["input_resolution"]} px, {sha})')
         except Exception:  # noqa: BLE001 - a label, not a check
-            labels.append(path)
+            labels.append(f'{path} ({sha})')
     return ', '.join(labels) or 'no CLIP file'
 
 
@@ -584,7 +647,8 @@ def markdown(args: argparse.Namespace, rows: List[Dict], cells: Dict,
     pamr = {None: 'PAMR as each config says', True: 'PAMR on',
             False: 'PAMR off'}[args.pamr]
     states = {(cells.get(b) or plan[b])['pamr'] for b in BENCHMARKS}
-    published = PUBLISHED[args.method]
+    published = published_numbers(args.method, plan)
+    family = CLIP_FAMILIES[plan[BENCHMARKS[0]]['clip_family']][0]
     sources = [f'{published[s][0]} (average of the 8: '
                f'{_fmt(_mean(published[s][1]))})'
                for s in sorted(states) if s in published]
@@ -593,19 +657,19 @@ def markdown(args: argparse.Namespace, rows: List[Dict], cells: Dict,
     clip = clip_label(on) if on else 'the configs\' CLIP file'
     lines = [f'# {name} on the open-vocabulary benchmarks, CLIP {clip}',
              '', f'{protocol.capitalize()}, {pamr}; --cfg-options: '
-             f'{options_text(args)}; {METRIC} (%). Published (ViT-B/16): '
+             f'{options_text(args)}; {METRIC} (%). Published ({family}): '
              f'{"; ".join(sources)}. The average row is over the '
              'benchmarks measured, its published column over the same ones '
              '(when each has a published number).', '',
              '| benchmark | ours | published | ours - published | PAMR | '
-             'images | config | status |',
-             '|---|---|---|---|---|---|---|---|']
+             'images | CLIP | config | status |',
+             '|---|---|---|---|---|---|---|---|---|']
     for row in rows:
         lines.append(
             f'| {row["benchmark"]} | {_fmt(row["ours"])} | '
             f'{_fmt(row["published"])} | {_fmt(row["difference"], True)} | '
-            f'{row["pamr"]} | {row["images"]} | {row["config"]} | '
-            f'{row["status"]} |')
+            f'{row["pamr"]} | {row["images"]} | {row["clip"]} | '
+            f'{row["config"]} | {row["status"]} |')
     devices = sorted({c['device'] for c in cells.values()})
     if devices:
         lines += ['', f'Measured on {"; ".join(devices)}.']
@@ -646,17 +710,31 @@ def plan_benchmarks(args: argparse.Namespace) -> Dict[str, Dict]:
     """Each benchmark's config (path, options, the config as it will run,
     its settings key, PAMR on or off)."""
     from mmengine.config import Config
-    clip = clip_options(find_clip(args.clip)) if args.clip else []
+    from denseclip.utils.measured_on import file_record
+    clip, tower = [], None
+    if args.clip:
+        clip_file = find_clip(args.clip)
+        tower = clip_tower(clip_file)
+        clip = clip_options(clip_file, tower)
+    family = clip_family(tower)
     plan = {}
     for benchmark in BENCHMARKS:
-        path = config_path(args.method, benchmark, args.protocol)
+        path = config_path(args.method, benchmark, args.protocol, family)
         cfg = Config.fromfile(path)
         options = run_options(args, moved_data_root(
             cfg.test_dataloader.dataset.data_root, args.data_root), clip)
         cfg = merge_options(cfg, options)
         plan[benchmark] = dict(path=path, config=osp.relpath(path, REPO),
                                options=options, cfg=cfg,
-                               settings=settings_key(cfg), pamr=pamr_on(cfg))
+                               settings=settings_key(cfg), pamr=pamr_on(cfg),
+                               clip_family=family)
+    # the weights' column: the file the configs read, by name and SHA-256
+    files = clip_files(plan)
+    short = ', '.join(
+        clip_short_label(f, file_record(f).get('sha256'))
+        if osp.isfile(f) else f for f in files)
+    for job in plan.values():
+        job['clip_short'] = short
     return plan
 
 
@@ -742,7 +820,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         write_outputs(args, results, plan, notes)  # the table as it grows
         measured += 1
         value = metrics.get(METRIC)
-        source = PUBLISHED[args.method].get(job['pamr'])
+        source = published_numbers(args.method, plan).get(job['pamr'])
         versus = ''
         if source is not None and value is not None:
             published = source[1][BENCHMARKS.index(benchmark)]

@@ -19,11 +19,12 @@ from ..models.segmentors.training_free_segmentor import DEFAULT_CLASS_CHUNK
 
 # method -> its published settings on a CLIP ViT (ViT-B/16): the dense last
 # block, templates, logit scale, inference (None: whole image; else crop and
-# stride) and the short side images are resized to
+# stride), the short side images are resized to and how positions are resized
+# to the token grid (MaskCLIP: its vit.py's exact-grid bicubic)
 METHODS = {
     'maskclip': dict(last_block=dict(mode='maskclip'), templates='imagenet85',
                      logit_scale=100., slide=None, short_side=512,
-                     pos_interpolation='bilinear'),
+                     pos_interpolation='maskclip'),
     'sclip': dict(last_block=dict(mode='sclip'), templates='imagenet80',
                   logit_scale=40., slide=(224, 112), short_side=336,
                   pos_interpolation='bicubic'),

@@ -74,8 +74,11 @@ class CLIPVisionTransformer(CLIPTower):
             The block's own forward then runs only if another output needs it.
         return_value_path: the same as ``dense_last_block=dict(mode=
             'maskclip')`` (MaskCLIP's value path; the reference's name).
-        pos_interpolation: ``'bilinear'`` (default) or ``'bicubic'`` (as
-            SCLIP / ClearCLIP / NACLIP resize positions to the input grid).
+        pos_interpolation: how positions are resized to the token grid
+            (:func:`~denseclip.clip.pos_embed.resize_pos_embed`):
+            ``'bilinear'`` (default; DenseCLIP), ``'bicubic'`` (as SCLIP /
+            ClearCLIP / NACLIP do, DINO's scale factors) or ``'maskclip'``
+            (bicubic to the exact grid, as MaskCLIP's ``vit.py``).
         require_clip_weights: refuse to run on random weights (MaskCLIP;
             see :class:`~denseclip.clip.tower.CLIPTower`).
         activation: ``'quick_gelu'``, ``'gelu'`` or None (default: what the

@@ -2,7 +2,9 @@
 #   v = out_proj(v_proj(ln_1(x))) + x;  v = v + mlp(ln_2(v));  ln_post(v)
 # (the backbone's return_value_path output, with the block's keys for key
 # smoothing) -> proj -> cosine similarity with the class text embeddings.
-# The OpenAI file gives everything (see maskclip_r50.py).
+# The OpenAI file gives everything (see maskclip_r50.py). Positions are
+# resized as MaskCLIP's vit.py does: bicubic to the exact token grid
+# (pos_interpolation='maskclip'; docs/ovss.md).
 _base_ = ['./maskclip_data_preprocessor.py']
 clip_file = 'pretrained/ViT-B-16.pt'
 model = dict(
@@ -19,6 +21,7 @@ model = dict(
         out_indices=(),  # no feature pyramid
         get_embeddings=False,
         return_value_path=True,
+        pos_interpolation='maskclip',
         pretrained=clip_file,
         require_clip_weights=True),
     decode_head=dict(

@@ -7,9 +7,13 @@
 # configuration for MaskCLIP on the 8 benchmarks (the successors' tables
 # reprint one row), so its benchmark files use this project's default
 # protocol (docs/ovss.md, "Configs"). A benchmark file adds its data, its
-# class names and its background threshold.
+# class names and its background threshold. Positions are resized as
+# MaskCLIP's own vit.py does (bicubic to the exact token grid,
+# pos_interpolation='maskclip'), not with the DINO scale factors of the
+# successors' 'bicubic'.
 _base_ = ['../../_base_/models/training_free_vit-b16.py']
 model = dict(
     backbone=dict(
-        dense_last_block=dict(mode='maskclip', residual=True, ffn=True)),
+        dense_last_block=dict(mode='maskclip', residual=True, ffn=True),
+        pos_interpolation='maskclip'),
     pamr=None)

@@ -1,0 +1,10 @@
+# ClearCLIP (ViT-L/14) on COCO-Object under this project's default protocol:
+# the settings of clearclip_vit-b16_coco_object_default.py on CLIP ViT-L/14
+# (pretrained/ViT-L-14.pt, configs/ovss/_base_/models/clip_vit-l14.py). This
+# project's default protocol does not depend on the CLIP.
+#   python tools/test.py configs/ovss/clearclip/clearclip_vit-l14_coco_object_default.py
+_base_ = ['./clearclip_vit-b16_coco_object_default.py',
+          '../_base_/models/clip_vit-l14.py']
+clip_file = {{_base_.vit_l14_file}}
+model = dict(backbone={{_base_.vit_l14_backbone}},
+             decode_head={{_base_.vit_l14_head}})
