@@ -167,7 +167,7 @@ def test_any_input_size_with_bicubic_positions_as_the_methods_do(vit2):
         out = backbone(torch.randn(1, 3, 96, 64))[-1]['dense']
     assert out.shape == (1, 128, 6, 4)
     with pytest.raises(ValueError, match="must be one of \\('bilinear', "
-                       "'bicubic'\\), got 'nearest'"):
+                       "'bicubic', 'maskclip'\\), got 'nearest'"):
         resize_pos_embed(pos, (6, 4), 'nearest')
 
 
