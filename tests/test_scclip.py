@@ -373,16 +373,23 @@ def test_bad_block_arguments_are_named():
         DenseLastBlock(mode='sclip', anomaly_tokens='yes')
 
 
-def test_the_factory_and_a_resnet(rn_clip, tmp_path):
+@pytest.fixture(scope='module')
+def vit12(tmp_path_factory):
+    """A 12-block ViT (SC-CLIP's ViT-B layers apply), tiny widths."""
+    model = build_openai_clip(seed=0, image_resolution=64,
+                              vision_patch_size=16,
+                              **dict(TINY, vision_layers=12))
+    return write_clip_checkpoint(
+        model, str(tmp_path_factory.mktemp('vit12') / 'vit12.pt'))
+
+
+def test_the_factory_and_a_resnet(rn_clip, vit12):
     settings = method_settings('scclip')
     assert settings == dict(last_block=dict(mode='scclip'),
                             templates='imagenet80', logit_scale=40.,
                             slide=(224, 112), short_side=336,
                             pos_interpolation='bicubic')
-    model = build_openai_clip(seed=0, image_resolution=64,
-                              vision_patch_size=16,
-                              **dict(TINY, vision_layers=12))
-    path = write_clip_checkpoint(model, str(tmp_path / 'vit12.pt'))
+    path = vit12
     cfg = maskclip_model_cfg(path, ['a', 'b'], method='scclip',
                              templates='single')
     assert cfg.backbone.dense_last_block == dict(mode='scclip')
@@ -393,3 +400,30 @@ def test_the_factory_and_a_resnet(rn_clip, tmp_path):
                        r'scclip changes the last attention block of a CLIP '
                        r'ViT: use a ViT file'):
         maskclip_model_cfg(rn_clip.jit, ['a', 'b'], method='scclip')
+
+
+def test_the_demo_runs_scclip_and_names_what_a_small_vit_needs(
+        vit12, vit_clip, tmp_path, capsys):
+    import cv2
+    from denseclip_helpers import load_tool
+    demo = load_tool('maskclip_demo')
+    image = str(tmp_path / 'photo.png')
+    cv2.imwrite(image, np.random.default_rng(0).integers(
+        0, 256, (40, 56, 3), dtype=np.uint8))
+    out = str(tmp_path / 'out.png')
+
+    def run(clip, heads):
+        return demo.main([image, '--clip', clip, '--out', out, '--templates',
+                          'single', '--text-heads', str(heads),
+                          '--cache-dir', str(tmp_path / 'cache'),
+                          '--classes', 'a,b|c', '--method', 'scclip'])
+
+    assert run(vit12, 2) == 0
+    assert cv2.imread(out).shape[0] == 40
+    assert 'scclip: slide inference, images fit in 2048x336' in \
+        capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        run(vit_clip.jit, vit_clip.shape['transformer_heads'])
+    message = capsys.readouterr().err
+    assert 'scclip on a 2-block ViT' in message
+    assert 'dense_last_block.self_adjust.pre_layer' in message
