@@ -6,9 +6,9 @@
                                    [--data-root DIR] [--work-dir DIR]
                                    [--verbose] [--cfg-options KEY=VALUE ...]
 
-METHOD is ``maskclip``, ``sclip``, ``clearclip``, ``naclip`` or ``scclip``; the configs
-are ``configs/ovss/METHOD/METHOD_vit-b16_<benchmark>.py`` (the method's
-published settings, ``--protocol paper``, the default) or, with
+METHOD is ``maskclip``, ``sclip``, ``clearclip``, ``naclip`` or ``scclip``;
+the configs are ``configs/ovss/METHOD/METHOD_vit-b16_<benchmark>.py`` (the
+method's published settings, ``--protocol paper``, the default) or, with
 ``--protocol default``, this project's default protocol
 (``..._<benchmark>_default.py`` where it differs from the paper's settings;
 docs/ovss.md). ``--pamr`` / ``--no-pamr`` turn PAMR (10 iterations,

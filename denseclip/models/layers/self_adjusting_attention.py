@@ -10,7 +10,6 @@ cosine affinity ``A`` steers the last block.
   the mean over the image's ``N x N`` affinities) and its negative entries
   ``-inf``, and the keys' own ``softmax(k k^T / sqrt(d))``, per head.
 """
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
