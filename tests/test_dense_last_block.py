@@ -122,10 +122,15 @@ def test_modes_differ_and_defaults_are_the_methods_rows(vit2):
     image = torch.randn(1, 3, 64, 64)
     outs = {}
     for mode in DENSE_MODES:
-        block = build_backbone(path, mode=mode).dense_last_block
+        # SC-CLIP's layers for 3 blocks (it publishes 12 and 24)
+        extra = (dict(self_adjust=dict(pre_layer=1, post_layer=0),
+                      fusion=dict(layers=(0, 2)), cls_weight=0.3)
+                 if mode == 'scclip' else {})
+        block = build_backbone(path, mode=mode, **extra).dense_last_block
         assert (block.residual, block.ffn) == DENSE_MODES[mode]
         with torch.no_grad():
-            outs[mode] = build_backbone(path, mode=mode)(image)[-1]['dense']
+            outs[mode] = build_backbone(path, mode=mode,
+                                        **extra)(image)[-1]['dense']
     modes = list(outs)
     for i, a in enumerate(modes):
         for b in modes[i + 1:]:
@@ -191,7 +196,14 @@ def test_key_smoothing_and_prompt_denoising_work_with_every_mode(
     for mode in DENSE_MODES:
         model = build_maskclip(vit_clip, cache_dir=str(tmp_path),
                                ks_thresh=1.0, pd_thresh=0.5)
-        model.backbone.dense_last_block = DenseLastBlock(mode)
+        if mode == 'scclip':  # the 2 blocks of the toy ViT
+            block = DenseLastBlock(mode, self_adjust=dict(pre_layer=0,
+                                                          post_layer=0),
+                                   fusion=dict(layers=(0, 1)), cls_weight=.3)
+        else:
+            block = DenseLastBlock(mode)
+        block.bind_depth(len(model.backbone.transformer.resblocks))
+        model.backbone.dense_last_block = block
         with torch.no_grad():
             probs = model.decode_head(model.extract_feat(image))
         assert probs.shape == (1, 4, 4, 4)

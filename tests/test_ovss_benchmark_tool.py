@@ -488,3 +488,44 @@ def test_an_l14_shaped_clip_runs_the_l14_configs_and_the_table_names_it(
     assert 'measured on something else than this run' in message
     assert f'sha256 {sha[:12]}' in message
     assert fake_runs == ['voc21']
+
+
+def test_scclip_plans_its_configs_and_published_numbers(tool):
+    plan = tool.plan_benchmarks(tool.parse_args(['scclip']))
+    assert plan['voc21']['config'] == \
+        'configs/ovss/scclip/scclip_vit-b16_voc21.py'
+    assert plan['voc21']['cfg'].model.area_thd == 0.1
+    rows = tool.table_rows('scclip', {}, plan, {})
+    published = [r['published'] for r in rows[:8]]
+    assert published == [64.6, 36.8, 37.7, 84.3, 40.1, 26.6, 41.0, 20.1]
+    assert round(sum(published) / 8, 1) == 43.9  # the paper's average
+    plan = tool.plan_benchmarks(tool.parse_args(['scclip', '--protocol',
+                                                 'default']))
+    assert plan['coco_object']['config'].endswith(
+        'scclip_vit-b16_coco_object_default.py')
+    assert (plan['coco_object']['cfg'].model.logit_scale,
+            plan['coco_object']['cfg'].model.prob_thd) == (40.0, 0.1)
+    assert plan['ade20k']['config'].endswith('scclip_vit-b16_ade20k.py')
+
+
+def test_scclip_runs_on_two_synthetic_benchmarks(tool, vit_clip, data_root,
+                                                 tmp_path, capsys,
+                                                 one_thread):
+    """The toy ViT CLIP has 2 blocks: SC-CLIP's layers given for it."""
+    block = 'model.backbone.dense_last_block'
+    work_dir = str(tmp_path / 'scclip')
+    result = tool.main(
+        ['scclip', '--datasets', 'voc21', 'context59', '--data-root',
+         data_root, '--work-dir', work_dir, '--cfg-options'] +
+        tiny_options(vit_clip) +
+        [f'{block}.self_adjust.pre_layer=0', f'{block}.self_adjust.'
+         'post_layer=0', f'{block}.fusion.layers=(0,1)',
+         f'{block}.cls_weight=0.3'])
+    assert result['measured'] == 2 and result['failed'] == []
+    out = capsys.readouterr().out
+    assert 'configs/ovss/scclip/scclip_vit-b16_voc21.py' in out
+    rows = read_csv(osp.join(work_dir, 'results.csv'))
+    assert float(rows['VOC21']['mIoU_published']) == 64.6
+    assert float(rows['Context59']['mIoU_published']) == 40.1
+    assert 0 <= float(rows['Context59']['mIoU_ours']) <= 100
+    assert rows['Context59']['pamr'] == 'off'

@@ -11,9 +11,11 @@ import torch
 from mmengine.config import Config
 from mmseg.registry import DATASETS, MODELS
 
+from denseclip.models.layers.dense_last_block import DENSE_MODES
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OVSS = osp.join(ROOT, 'configs', 'ovss')
-METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip')
+METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip')
 BENCHMARKS = ('voc21', 'context60', 'coco_object', 'voc20', 'context59',
               'coco_stuff164k', 'cityscapes', 'ade20k')
 NUM_CLASSES = dict(voc21=21, context60=60, coco_object=81, voc20=20,
@@ -27,7 +29,8 @@ WHOLE = ('whole', None, None)
 # the last block: (mode, residual, ffn)
 BLOCKS = dict(maskclip=('maskclip', True, True), sclip=('sclip', True, True),
               clearclip=('clearclip', False, False),
-              naclip=('naclip', False, False))
+              naclip=('naclip', False, False),
+              scclip=('scclip', None, None))
 
 
 def _settings(short, window, logit, thd, pamr, names):
@@ -87,6 +90,13 @@ PAPER = {
                                  'coco_stuff164k.txt'),
         cityscapes=_settings(560, SLIDE, 40.0, 0.0, PAMR, 'cityscapes.txt'),
         ade20k=_settings(336, SLIDE, 40.0, 0.0, PAMR, 'ade20k.txt')),
+    # SuleBai/SC-CLIP configs/cfg_*.py (ViT-B/16 values)
+    'scclip': dict(
+        voc21=_settings(336, SLIDE, 50.0, 0.15, None, 'voc21.txt'),
+        context60=_settings(336, SLIDE, 40.0, 0.15, None, 'context60.txt'),
+        coco_object=_settings(336, SLIDE, 55.0, 0.35, None,
+                              'coco_object.txt'),
+        **{b: _default(b) for b in BENCHMARKS[3:]}),
 }
 
 
@@ -168,15 +178,16 @@ def test_the_configs_on_disk_are_the_expected_ones():
     assert defaults == dict(
         maskclip=[], sclip=['voc21', 'context60', 'coco_object',
                             'coco_stuff164k'],
-        clearclip=list(BENCHMARKS), naclip=list(BENCHMARKS))
+        clearclip=list(BENCHMARKS), naclip=list(BENCHMARKS),
+        scclip=['voc21', 'context60', 'coco_object'])
     expected = sorted(
         [f'{m}/_base_/{m}_vit-b16.py' for m in METHODS] +
         [f'{m}/{m}_{c}_{b}.py' for m, b in PAPER_CONFIGS for c in CLIPS] +
         [f'{m}/{m}_{c}_{b}_default.py' for m in METHODS
          for b in defaults[m] for c in CLIPS])
     assert found == expected
-    # ViT-B/16 and ViT-L/14: a base each, 8 benchmarks, 20 defaults
-    assert len(expected) == 4 + 2 * (32 + 20)
+    # ViT-B/16 and ViT-L/14: a base each, 8 benchmarks, 23 defaults
+    assert len(expected) == 5 + 2 * (40 + 23)
 
 
 @pytest.mark.parametrize('method,bench', PAPER_CONFIGS,
@@ -188,7 +199,8 @@ def test_paper_config_carries_the_methods_published_settings(
     model = cfg.model
     assert model.type == 'TrainingFreeSegmentor'
     block = model.backbone.dense_last_block
-    assert (block.mode, block.residual, block.ffn) == BLOCKS[method]
+    assert (block.mode, block.get('residual'),
+            block.get('ffn')) == BLOCKS[method]
     assert block.get('gaussian_std') == (5.0 if method == 'naclip' else None)
     assert model.backbone.return_value_path is False
     # MaskCLIP resizes positions as its own vit.py does
@@ -243,7 +255,10 @@ def test_the_papers_differ_where_docs_ovss_says():
     areas = {osp.relpath(p, OVSS): Config.fromfile(p).model.get('area_thd', 0)
              for p in sorted(glob.glob(osp.join(OVSS, '*', '*.py')))}
     assert {k: v for k, v in areas.items() if v} == {
-        osp.join('sclip', f'sclip_{c}_voc21.py'): 0.1 for c in CLIPS}
+        **{osp.join('sclip', f'sclip_{c}_voc21.py'): 0.1 for c in CLIPS},
+        **{osp.join('scclip', f'scclip_{c}_voc21.py'): 0.1 for c in CLIPS}}
+    assert read('scclip', 'coco_object')[
+        'logit'] == 55.0 and read('scclip', 'coco_object')['thd'] == 0.35
     assert read('clearclip', 'voc21')['thd'] == 0.5
     assert read('naclip', 'voc21')['window'] == WHOLE
     assert read('sclip', 'coco_stuff164k')['short'] == 448
@@ -271,8 +286,10 @@ def test_every_config_builds_on_the_meta_device(path):
     assert type(model).__name__ == 'TrainingFreeSegmentor'
     block = model.backbone.dense_last_block
     expected = cfg.model.backbone.dense_last_block
+    residual, ffn = DENSE_MODES[expected.mode]
     assert (block.mode, block.residual, block.ffn) == (
-        expected.mode, expected.residual, expected.ffn)
+        expected.mode, expected.get('residual', residual),
+        expected.get('ffn', ffn))
     tower = tower_of(path)
     width, patch = tower['width'], tower['patch_size']
     assert model.backbone.conv1.weight.shape == (width, 3, patch, patch)
@@ -300,8 +317,14 @@ def test_tiny_model_of_each_method_predicts_the_benchmarks_labels(
     cfg = Config.fromfile(config_file(method, 'voc21'))
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    options = tiny_options(vit_clip)
+    if method == 'scclip':  # SC-CLIP's layers exist for 12 and 24 blocks
+        block = 'model.backbone.dense_last_block'
+        options += [f'{block}.self_adjust.pre_layer=0',
+                    f'{block}.self_adjust.post_layer=0',
+                    f'{block}.fusion.layers=(0,1)', f'{block}.cls_weight=0.3']
     cfg.merge_from_dict(parser.parse_args(
-        ['--cfg-options'] + tiny_options(vit_clip)).cfg_options)
+        ['--cfg-options'] + options).cfg_options)
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.eval()

@@ -35,7 +35,7 @@ TINY_BATCH = 64
 # steps it matched 83% of the captions, short of what it is checked for)
 VIT_TINY_STEPS = 200
 VIT_TINY_WARMUP = 25
-METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip')
+METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip')
 
 
 # --------------------------------------------------------------- captions
@@ -349,7 +349,7 @@ def _method_cfg(method: str) -> Config:
 
 
 def test_toy_method_configs_differ_only_in_the_last_block_and_settings():
-    """configs/toy/{sclip,clearclip,naclip}_vit_toy.py are MaskCLIP's toy
+    """configs/toy/{sclip,clearclip,naclip,scclip}_vit_toy.py are MaskCLIP's toy
     ViT config with another last block and the method's own settings."""
     def flat(tree, prefix=''):
         if isinstance(tree, dict):
@@ -367,7 +367,12 @@ def test_toy_method_configs_differ_only_in_the_last_block_and_settings():
     assert base['model.backbone.width'] == shape['vision_width']
     allowed = {'model.backbone.dense_last_block.mode',
                'model.backbone.dense_last_block.gaussian_std',
-               'model.backbone.pos_interpolation', 'model.logit_scale'}
+               'model.backbone.pos_interpolation', 'model.logit_scale',
+               # SC-CLIP's layers for the toy's 3 blocks
+               'model.backbone.dense_last_block.self_adjust.pre_layer',
+               'model.backbone.dense_last_block.self_adjust.post_layer',
+               'model.backbone.dense_last_block.fusion.layers',
+               'model.backbone.dense_last_block.cls_weight'}
     for method in METHODS[1:]:
         cfg = flat(_method_cfg(method).to_dict())
         changed = {k for k in base.keys() | cfg.keys()
@@ -398,7 +403,8 @@ def test_toy_method_table_runs_every_method_with_and_without_pamr(
     assert out['retrieval'] >= 0.85
     lines = out['table'].splitlines()
     assert lines[0] == '| method | data seed 3 | mean |'
-    assert [line.split(' | ')[0] for line in lines[2:12]] == [
+    assert [line.split(' | ')[0]
+            for line in lines[2:2 + 2 * len(table_tool.ROWS)]] == [
         f'| {m}{suffix}' for suffix in ('', ' + PAMR')
         for m in table_tool.ROWS]
     # what the numbers were measured on: the CLIP file by its hash, the data
@@ -415,7 +421,7 @@ def test_toy_method_table_runs_every_method_with_and_without_pamr(
     assert list(rows[0]) == ['method', 'pamr', 'data_seed', 'mIoU', 'clip',
                              'clip_sha256', 'data_root', 'data_images',
                              'data_fingerprint', 'cfg_options']
-    assert len(rows) == 10
+    assert len(rows) == 2 * len(table_tool.ROWS) == 12
     assert {(r['clip_sha256'], r['data_root'], r['data_fingerprint'])
             for r in rows} == {(on['clip']['sha256'], data_root,
                                 on['data'][3]['fingerprint'])}

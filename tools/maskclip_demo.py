@@ -1,8 +1,8 @@
 """Open-vocabulary segmentation of your own images with MaskCLIP, SCLIP,
-ClearCLIP or NACLIP: any class names, synonyms with ``|``.
+ClearCLIP, NACLIP or SC-CLIP: any class names, synonyms with ``|``.
 
     python tools/maskclip_demo.py IMAGE --classes "sky|cloud,Batman,building" \\
-        --clip pretrained/ViT-B-16.pt --out result.png [--method naclip] [--pamr]
+        --clip pretrained/ViT-B-16.pt --out result.png [--method naclip|scclip] [--pamr]
     python tools/maskclip_demo.py FOLDER --classes-file names.txt --out FOLDER_OUT
 
 Writes each image with the predicted classes painted over it and a legend

@@ -6,9 +6,9 @@
                                    [--data-root DIR] [--work-dir DIR]
                                    [--verbose] [--cfg-options KEY=VALUE ...]
 
-METHOD is ``maskclip``, ``sclip``, ``clearclip`` or ``naclip``; the configs
-are ``configs/ovss/METHOD/METHOD_<clip>_<benchmark>.py`` (the method's
-published settings, ``--protocol paper``, the default) or, with
+METHOD is ``maskclip``, ``sclip``, ``clearclip``, ``naclip`` or ``scclip``;
+the configs are ``configs/ovss/METHOD/METHOD_<clip>_<benchmark>.py`` (the
+method's published settings, ``--protocol paper``, the default) or, with
 ``--protocol default``, this project's default protocol
 (``..._<benchmark>_default.py`` where it differs from the paper's settings;
 docs/ovss.md). ``--pamr`` / ``--no-pamr`` turn PAMR (10 iterations,
@@ -72,9 +72,9 @@ from denseclip.utils.results_file import (  # noqa: E402
     ResultsFileError, load_results as load_results_file, refuse_mix,
     start_afresh)
 
-METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip')
+METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip')
 METHOD_NAMES = dict(maskclip='MaskCLIP', sclip='SCLIP', clearclip='ClearCLIP',
-                    naclip='NACLIP')
+                    naclip='NACLIP', scclip='SC-CLIP')
 # the papers' order of the 8 benchmarks; the names of the config files
 BENCHMARKS = ('voc21', 'context60', 'coco_object', 'voc20', 'context59',
               'coco_stuff164k', 'cityscapes', 'ade20k')
@@ -105,6 +105,8 @@ PUBLISHED: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
                 (58.9, 32.2, 33.2, 79.7, 35.2, 23.3, 35.5, 17.4)),
         True: ('NACLIP README, PAMR on',
                (64.07, 34.99, 36.19, 83.03, 38.35, 25.69, 38.27, 19.05))},
+    'scclip': {False: ('SC-CLIP paper (arXiv 2411.15869, Table 1)',
+                       (64.6, 36.8, 37.7, 84.3, 40.1, 26.6, 41.0, 20.1))},
 }
 # published ViT-L/14 mIoU, as PUBLISHED: none found for any of the four
 # methods (docs/ovss.md, "ViT-L/14"), so the table's published column is

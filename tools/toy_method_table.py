@@ -1,4 +1,5 @@
-"""MaskCLIP, SCLIP, ClearCLIP, NACLIP on the toy ViT CLIP (toy-method-table).
+"""MaskCLIP, SCLIP, ClearCLIP, NACLIP, SC-CLIP on the toy ViT CLIP
+(toy-method-table).
 
     python tools/toy_method_table.py [--work-dir work_dirs/toy]
                                      [--data-seeds 0 1] [--no-pamr]
@@ -9,7 +10,7 @@ The trained toy ViT CLIP (``TOY_CLIP_RECIPES['ViT']``, trained once and
 cached as ``tools/toy_demo.py`` does; ``--clip`` another file of the same
 shape) and, for each data seed, the toy dataset generated from it; then each
 method's toy config (``configs/toy/<method>_vit_toy.py`` for maskclip,
-sclip, clearclip, naclip: the same CLIP, only the last block and the
+sclip, clearclip, naclip, scclip: the same CLIP, only the last block and the
 method's settings differ; and MaskCLIP without the residual and the FFN, as
 ClearCLIP's code runs it) through mmengine's test loop on the validation
 split, without and with PAMR (when the training-free segmentor has it).
@@ -37,13 +38,14 @@ from typing import Dict, List, Optional, Sequence
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-METHODS = ('MaskCLIP', 'SCLIP', 'ClearCLIP', 'NACLIP')
+METHODS = ('MaskCLIP', 'SCLIP', 'ClearCLIP', 'NACLIP', 'SC-CLIP')
 # MaskCLIP as ClearCLIP's code runs it: the value path alone, which tells
 # what the residual and the FFN do apart from the kind of attention
 PLAIN_MASKCLIP = 'MaskCLIP w/o residual, FFN'
 ROWS = METHODS[:1] + (PLAIN_MASKCLIP, ) + METHODS[1:]
 CONFIGS = {
-    name: osp.join(REPO, 'configs', 'toy', f'{name.lower()}_vit_toy.py')
+    name: osp.join(REPO, 'configs', 'toy',
+                   f'{name.lower().replace("-", "")}_vit_toy.py')
     for name in METHODS
 }
 CONFIGS[PLAIN_MASKCLIP] = CONFIGS['MaskCLIP']
@@ -62,8 +64,8 @@ _RUN_IDS = itertools.count()
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from mmengine.config import DictAction
     parser = argparse.ArgumentParser(
-        description='MaskCLIP / SCLIP / ClearCLIP / NACLIP (without and with '
-        'PAMR) on the trained toy ViT CLIP')
+        description='MaskCLIP / SCLIP / ClearCLIP / NACLIP / SC-CLIP '
+        '(without and with PAMR) on the trained toy ViT CLIP')
     parser.add_argument('--work-dir', default=osp.join('work_dirs', 'toy'),
                         help='toy files and run outputs (default: '
                         'work_dirs/toy, shared with tools/toy_demo.py)')

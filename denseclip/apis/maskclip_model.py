@@ -1,5 +1,5 @@
 """A whole training-free segmentor config (MaskCLIP, SCLIP, ClearCLIP,
-NACLIP) from nothing but an OpenAI CLIP file and class names.
+NACLIP, SC-CLIP) from nothing but an OpenAI CLIP file and class names.
 
 The image tower's type and shape are read from the file (its head counts
 too, where it records them: ``read_clip_arch``); each method's
@@ -35,6 +35,11 @@ METHODS = {
     'naclip': dict(last_block=dict(mode='naclip', gaussian_std=5.),
                    templates='imagenet80', logit_scale=40., slide=(224, 112),
                    short_side=336, pos_interpolation='bicubic'),
+    # its layers follow the file's depth (ViT-B: 12 blocks, ViT-L/14: 24;
+    # denseclip.models.layers.self_calibrated_block.SCCLIP_LAYERS)
+    'scclip': dict(last_block=dict(mode='scclip'), templates='imagenet80',
+                   logit_scale=40., slide=(224, 112), short_side=336,
+                   pos_interpolation='bicubic'),
 }
 # NACLIP's refinement (on by default in its code; here when asked for)
 PAMR_SETTINGS = dict(type='PAMR', num_iter=10, dilations=(8, 16))

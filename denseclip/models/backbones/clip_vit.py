@@ -69,8 +69,11 @@ class CLIPVisionTransformer(CLIPTower):
             append its tokens after ``ln_post`` (before ``proj``) and its
             attention keys, both ``[B, width, H/p, W/p]``:
             ``dict(mode='maskclip' | 'sclip' | 'clearclip' | 'naclip' |
-            'vanilla', residual=None, ffn=None, gaussian_std=5.0)``
-            (:class:`~denseclip.models.layers.dense_last_block.DenseLastBlock`).
+            'vanilla' | 'scclip', residual=None, ffn=None, gaussian_std=5.0,
+            anomaly_tokens=None, self_adjust=None, fusion=None,
+            cls_weight=None)``
+            (:class:`~denseclip.models.layers.dense_last_block.DenseLastBlock`;
+            the outputs of the blocks it reads are kept for it).
             The block's own forward then runs only if another output needs it.
         return_value_path: the same as ``dense_last_block=dict(mode=
             'maskclip')`` (MaskCLIP's value path; the reference's name).
@@ -144,6 +147,8 @@ class CLIPVisionTransformer(CLIPTower):
         self.pos_interpolation = pos_interpolation
         self.dense_last_block = (DenseLastBlock(**dense_last_block)
                                  if dense_last_block is not None else None)
+        if self.dense_last_block is not None:
+            self.dense_last_block.bind_depth(layers)
 
         scale = width**-0.5
         self.conv1 = nn.Conv2d(3, width, patch_size, stride=patch_size, bias=False)
@@ -182,12 +187,14 @@ class CLIPVisionTransformer(CLIPTower):
         return self.ln_post(x) @ self.proj
 
     def dense_features(self, block: nn.Module, x: Tensor,
-                       grid: Tuple[int, int]) -> Dict[str, Tensor]:
+                       grid: Tuple[int, int],
+                       intermediates: Optional[Dict[int, Tensor]] = None
+                       ) -> Dict[str, Tensor]:
         """The last ``block`` run by :attr:`dense_last_block` on its input
-        ``x``, then ``ln_post``; and its keys. Patch tokens only, as
-        ``[B, width, H, W]`` maps."""
+        ``x`` (and the earlier blocks' outputs it reads), then ``ln_post``;
+        and its keys. Patch tokens only, as ``[B, width, H, W]`` maps."""
         B = x.shape[0]
-        y, k = self.dense_last_block(block, x, grid)
+        y, k = self.dense_last_block(block, x, grid, intermediates)
 
         def to_map(t: Tensor) -> Tensor:
             return t[:, 1:].transpose(1, 2).reshape(B, -1, *grid)
@@ -202,12 +209,18 @@ class CLIPVisionTransformer(CLIPTower):
         # the last block's own output is needed by the pyramid or embeddings
         run_last = self.get_embeddings or last in self.out_indices
         block_outs, dense_outputs = {}, None
+        kept = (self.dense_last_block.intermediate_layers
+                if self.dense_last_block is not None else set())
+        intermediates: Dict[int, Tensor] = {}
         for i, block in enumerate(blocks):
             if i == last and self.dense_last_block is not None:
-                dense_outputs = self.dense_features(block, x, (H, W))
+                dense_outputs = self.dense_features(block, x, (H, W),
+                                                    intermediates)
                 if not run_last:
                     break
             x = block(x)
+            if i in kept:
+                intermediates[i] = x
             if i in self.out_indices:
                 block_outs[i] = x[:, 1:].transpose(1, 2).reshape(B, -1, H, W)
         features = [

@@ -13,6 +13,7 @@ mode            attention output (per head)             residual  FFN
 ``clearclip``   ``softmax(q q^T s) v``                  no        no
 ``naclip``      ``softmax(k k^T s + Omega) v``          no        no
 ``vanilla``     ``softmax(q k^T s) v`` (CLIP itself)    yes       yes
+``scclip``      SC-CLIP (:mod:`.self_calibrated_block`)  no       no
 ==============  ======================================  ========  =====
 
 ``out_proj`` follows the attention; ``residual`` adds the block input,
@@ -20,14 +21,24 @@ mode            attention output (per head)             residual  FFN
 default (ClearCLIP's code runs MaskCLIP without them). NACLIP's ``Omega`` is
 a Gaussian over the patch grid, ``exp(-d_ij^2 / (2 std^2))``, zero on the
 class token's row and column; it is built once per grid size.
+
+``anomaly_tokens`` (SC-CLIP's anomaly-token resolution,
+:mod:`.anomaly_tokens`) works with every mode: the patch tokens of the last
+block's input whose local outlier factor stands out are replaced by their
+grid neighbours' mean before the block runs (on by default in ``scclip``
+only). ``scclip`` reads intermediate block outputs
+(:attr:`DenseLastBlock.intermediate_layers`, given to :meth:`forward`).
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Set, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...clip.attention_heads import merge_heads, split_heads
+from .anomaly_tokens import AnomalyTokenResolver
+from .self_calibrated_block import (ANOMALY_DEFAULTS, OptionSpec,
+                                    SelfCalibratedBlock)
 
 # mode -> (residual, ffn) as each method's official code runs it
 DENSE_MODES: Dict[str, Tuple[bool, bool]] = {
@@ -36,6 +47,7 @@ DENSE_MODES: Dict[str, Tuple[bool, bool]] = {
     'clearclip': (False, False),
     'naclip': (False, False),
     'vanilla': (True, True),
+    'scclip': (False, False),
 }
 
 
@@ -62,17 +74,37 @@ class DenseLastBlock(nn.Module):
         residual, ffn: override the mode's residual connection / FFN
             (None: the mode's own).
         gaussian_std: width of NACLIP's neighbourhood, in patches.
+        anomaly_tokens: resolve the anomaly tokens of the block's input:
+            ``dict(n_neighbors=30, contamination=0.05)``, True (those
+            values, SC-CLIP's) or False; None: on in ``scclip`` only.
+        self_adjust, fusion, cls_weight: ``scclip``'s parts
+            (:class:`~.self_calibrated_block.SelfCalibratedBlock`; None:
+            SC-CLIP's values for the tower's depth, False: off).
+
+    A tower calls :meth:`bind_depth` with its number of blocks.
     """
 
     def __init__(self,
                  mode: str = 'maskclip',
                  residual: Optional[bool] = None,
                  ffn: Optional[bool] = None,
-                 gaussian_std: float = 5.0):
+                 gaussian_std: float = 5.0,
+                 anomaly_tokens: OptionSpec = None,
+                 self_adjust: OptionSpec = None,
+                 fusion: OptionSpec = None,
+                 cls_weight: Optional[float] = None):
         super().__init__()
         if mode not in DENSE_MODES:
             raise ValueError(f'dense last block: unknown mode {mode!r}; '
                              f'valid modes: {", ".join(DENSE_MODES)}')
+        if mode == 'scclip' and (residual or ffn):
+            raise ValueError('dense last block: scclip has no residual and '
+                             'no FFN (its class token is added as '
+                             'cls_weight); leave residual and ffn unset')
+        if mode != 'scclip' and (self_adjust is not None or
+                                 fusion is not None or cls_weight is not None):
+            raise ValueError(f'dense last block: self_adjust, fusion and '
+                             f'cls_weight are scclip\'s; mode is {mode!r}')
         if gaussian_std <= 0:
             raise ValueError(f'dense last block: gaussian_std must be > 0, '
                              f'got {gaussian_std}')
@@ -82,10 +114,35 @@ class DenseLastBlock(nn.Module):
         self.ffn = default_ffn if ffn is None else ffn
         self.gaussian_std = gaussian_std
         self._bias_cache: Dict[tuple, Tensor] = {}
+        if anomaly_tokens is None:
+            anomaly_tokens = mode == 'scclip'
+        if anomaly_tokens is True:
+            anomaly_tokens = dict(ANOMALY_DEFAULTS)
+        if anomaly_tokens is not False and not isinstance(anomaly_tokens,
+                                                          dict):
+            raise TypeError(f'dense last block: anomaly_tokens must be None, '
+                            f'a bool or a dict, got {anomaly_tokens!r}')
+        self.anomaly_tokens = (AnomalyTokenResolver(**anomaly_tokens)
+                               if anomaly_tokens is not False else None)
+        self.scclip = (SelfCalibratedBlock(self_adjust, fusion, cls_weight)
+                       if mode == 'scclip' else None)
+
+    def bind_depth(self, layers: int) -> None:
+        """Settings that depend on the ViT's number of blocks (scclip's
+        layers)."""
+        if self.scclip is not None:
+            self.scclip.bind_depth(layers)
+
+    @property
+    def intermediate_layers(self) -> Set[int]:
+        """Blocks (from 0) whose outputs :meth:`forward` needs."""
+        return self.scclip.intermediate_layers if self.scclip else set()
 
     def extra_repr(self) -> str:
         extra = (f', gaussian_std={self.gaussian_std}'
                  if self.mode == 'naclip' else '')
+        if self.anomaly_tokens is not None:
+            extra += ', anomaly_tokens=on'
         return (f'mode={self.mode!r}, residual={self.residual}, '
                 f'ffn={self.ffn}{extra}')
 
@@ -111,14 +168,22 @@ class DenseLastBlock(nn.Module):
             return sdpa(q, q, v) + sdpa(k, k, v)
         return sdpa(k, k, v, attn_mask=self.bias(grid, q))  # naclip
 
-    def forward(self, block: nn.Module, x: Tensor,
-                grid: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+    def forward(self, block: nn.Module, x: Tensor, grid: Tuple[int, int],
+                intermediates: Optional[Dict[int, Tensor]] = None
+                ) -> Tuple[Tensor, Tensor]:
         """Tokens ``[B, 1 + H*W, C]`` after ``block`` run in this mode, and
         the block's attention keys ``[B, 1 + H*W, C]``.
 
         ``block`` is a ``ResidualAttentionBlock`` (OpenAI's parameters);
-        ``x`` its input.
+        ``x`` its input; ``intermediates`` the outputs of the blocks
+        :attr:`intermediate_layers` by index.
         """
+        anomalies = None
+        if self.anomaly_tokens is not None:
+            patches, anomalies = self.anomaly_tokens(x[:, 1:], grid)
+            x = torch.cat([x[:, :1], patches], 1)
+        if self.scclip is not None:
+            return self.scclip(block, x, grid, intermediates or {}, anomalies)
         q, k, v = block.qkv(x)
         attn = block.attn
         heads = attn.num_heads

@@ -1,0 +1,11 @@
+# SC-CLIP (ViT-B/16) on Context60 under this project's default protocol
+# (docs/ovss.md): short side 336, slide 224 / 112, logit scale 40, background
+# below probability 0.1, PAMR off, class names context60.txt. Its published
+# settings: scclip_vit-b16_context60.py.
+#   python tools/test.py configs/ovss/scclip/scclip_vit-b16_context60_default.py
+_base_ = ['./_base_/scclip_vit-b16.py', '../_base_/datasets/context60.py']
+model = dict(
+    decode_head=dict(
+        num_classes={{_base_.num_classes}},
+        class_names={{_base_.class_names_file}}),
+    prob_thd=0.1)
