@@ -100,6 +100,17 @@ PAPER = {
 }
 
 
+def tiny_scclip_layers(method):
+    """SC-CLIP's layers for the 2-block toy ViT (SC-CLIP publishes them
+    for 12 and 24 blocks only); nothing for the other methods."""
+    if method != 'scclip':
+        return []
+    block = 'model.backbone.dense_last_block'
+    return [f'{block}.self_adjust.pre_layer=0',
+            f'{block}.self_adjust.post_layer=0',
+            f'{block}.fusion.layers=(0,1)', f'{block}.cls_weight=0.3']
+
+
 def tiny_options(clip):
     """``--cfg-options`` that shrink the configs' ViT-B/16 to the toy ViT
     CLIP of the tests (patch 16, width 64, 2 blocks, embedding 32, a text
@@ -317,12 +328,7 @@ def test_tiny_model_of_each_method_predicts_the_benchmarks_labels(
     cfg = Config.fromfile(config_file(method, 'voc21'))
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    options = tiny_options(vit_clip)
-    if method == 'scclip':  # SC-CLIP's layers exist for 12 and 24 blocks
-        block = 'model.backbone.dense_last_block'
-        options += [f'{block}.self_adjust.pre_layer=0',
-                    f'{block}.self_adjust.post_layer=0',
-                    f'{block}.fusion.layers=(0,1)', f'{block}.cls_weight=0.3']
+    options = tiny_options(vit_clip) + tiny_scclip_layers(method)
     cfg.merge_from_dict(parser.parse_args(
         ['--cfg-options'] + options).cfg_options)
     model = MODELS.build(cfg.model)
@@ -416,7 +422,8 @@ def test_vit_l14_config_runs_on_a_patch14_stand_in(method, patch14_clip):
     cfg = Config.fromfile(config_file(method, 'voc21', clip='vit-l14'))
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    options = tiny_options(patch14_clip) + ['model.backbone.patch_size=14']
+    options = tiny_options(patch14_clip) + tiny_scclip_layers(method) + [
+        'model.backbone.patch_size=14']
     cfg.merge_from_dict(parser.parse_args(
         ['--cfg-options'] + options).cfg_options)
     model = MODELS.build(cfg.model)

@@ -105,7 +105,7 @@ PUBLISHED: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
                 (58.9, 32.2, 33.2, 79.7, 35.2, 23.3, 35.5, 17.4)),
         True: ('NACLIP README, PAMR on',
                (64.07, 34.99, 36.19, 83.03, 38.35, 25.69, 38.27, 19.05))},
-    'scclip': {False: ('SC-CLIP paper (arXiv 2411.15869, Table 1)',
+    'scclip': {False: ('SC-CLIP paper (arXiv 2411.15869, Table 1; unchecked)',
                        (64.6, 36.8, 37.7, 84.3, 40.1, 26.6, 41.0, 20.1))},
 }
 # published ViT-L/14 mIoU, as PUBLISHED: none found for any of the four
