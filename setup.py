@@ -36,13 +36,15 @@ setup(
         'opencv-python-headless',
         # tools/download_clip.py and hf-hub: names fetch through its cache
         'huggingface_hub>=0.20',
+        # open_clip's and transformers' .safetensors CLIP files
+        'safetensors',
     ],
     # the Corrupt transform (tools/robustness.py, --corrupt); optional: the
     # package imports without it. The fork, not the 2020 imagecorruptions
     # (numpy 2): README, Installation. tools/install.sh installs it.
     extras_require={
         'robustness': [CORRUPTIONS_LIB],
-        'tests': ['pytest', CORRUPTIONS_LIB],
+        'tests': ['pytest', 'transformers', CORRUPTIONS_LIB],
     },
     license='Apache License 2.0',
 )

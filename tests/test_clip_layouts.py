@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+import transformers
 from conftest import text_cfg, vit_backbone_cfg
 from mmseg.registry import MODELS
 from safetensors.torch import save_file
@@ -14,8 +15,6 @@ from denseclip.clip.activation import QuickGELU
 from denseclip.clip.arch import read_clip_arch
 from denseclip.clip.checkpoint import (CLIPCheckpointError,
                                        load_clip_checkpoint, read_clip_file)
-
-transformers = pytest.importorskip('transformers')
 
 # widths whose heads are not OpenAI's width // 64, so they must come from
 # config.json; patch 14 on a 28px image (2 x 2 tokens)

@@ -71,6 +71,10 @@ wanted = {'mmengine': '0.10.7', 'mmsegmentation': '1.2.2', 'ftfy': None,
           'regex': None, 'opencv-python-headless': None, 'pytest': None,
           # the hub downloads (tools/download_clip.py, hf-hub: names)
           'huggingface_hub': None,
+          # open_clip's and transformers' .safetensors files
+          'safetensors': None,
+          # the tests' reference CLIP (tests/test_clip_layouts.py)
+          'transformers': None,
           # the Corrupt transform's corruptions (README: Installation)
           'imagecorruptions-imaug': '1.1.5'}
 for dist, pin in wanted.items():
