@@ -142,7 +142,8 @@ def test_tool_reads_the_one_table():
 CONFIG_FAMILIES = {
     '': 'DenseCLIP', 'maskclip': 'MaskCLIP', 'ovss/maskclip': 'MaskCLIP',
     'maskclip_plus': 'MaskCLIP+', 'ovss/sclip': 'SCLIP',
-    'ovss/clearclip': 'ClearCLIP', 'ovss/naclip': 'NACLIP'}
+    'ovss/clearclip': 'ClearCLIP', 'ovss/naclip': 'NACLIP',
+    'ovss/scclip': 'SC-CLIP'}
 SKIPPED_CONFIG_FOLDERS = ('toy', )
 
 

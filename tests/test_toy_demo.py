@@ -67,8 +67,8 @@ def test_fast_maskclip_demo_tests_without_training(demo, shared_toy_files,
     assert 'MaskClipHead toy demo (no training: annotation-free)' in out
     assert '[2/2] testing with the frozen CLIP weights' in out
     assert 'tools/train.py' not in out
-    assert re.search(r'loaded \d+ tensors from .*toy_RN_trained\.pt into '
-                     r'CLIPResNet', out)
+    assert re.search(r'loaded \d+ tensors from .*toy_RN_trained\.pt '
+                     r"\(OpenAI's layout\) into CLIPResNet", out)
     assert len(result['painted']) == toy_files.DATA['num_val']
     line = next(l for l in out.splitlines() if l.strip().startswith('mIoU ('))
     assert 'seed 0' in line and f'{result["metrics"]["mIoU"]:.2f}' in line
@@ -90,8 +90,8 @@ def test_fast_maskclip_plus_demo_end_to_end(demo, shared_toy_files, tmp_path,
     assert {'mIoU', 'aAcc', 'mAcc'} <= set(result['metrics'])
     assert 'MaskClipPlus toy demo' in out and 'whole inference' in out
     # the teacher's image tower read the toy CLIP file the demo pointed it at
-    assert re.search(r'loaded \d+ tensors from .*toy_RN_trained\.pt into '
-                     r'CLIPResNet', out)
+    assert re.search(r'loaded \d+ tensors from .*toy_RN_trained\.pt '
+                     r"\(OpenAI's layout\) into CLIPResNet", out)
     dumped = open(osp.join(work_dir, 'train', 'maskclip_plus_toy.py')).read()
     assert osp.join(work_dir, 'clip', 'toy_RN_trained.pt') in dumped
 
