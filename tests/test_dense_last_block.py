@@ -128,9 +128,13 @@ def test_modes_differ_and_defaults_are_the_methods_rows(vit2):
                  if mode == 'scclip' else {})
         block = build_backbone(path, mode=mode, **extra).dense_last_block
         assert (block.residual, block.ffn) == DENSE_MODES[mode]
+        # ProxyCLIP attends with a VFM's features (here on CLIP's 4x4 grid)
+        proxy = (dict(proxy_features=torch.randn(
+            1, 8, 4, 4, generator=torch.Generator().manual_seed(2)))
+            if mode == 'proxyclip' else {})
         with torch.no_grad():
             outs[mode] = build_backbone(path, mode=mode,
-                                        **extra)(image)[-1]['dense']
+                                        **extra)(image, **proxy)[-1]['dense']
     modes = list(outs)
     for i, a in enumerate(modes):
         for b in modes[i + 1:]:
@@ -205,6 +209,12 @@ def test_key_smoothing_and_prompt_denoising_work_with_every_mode(
         block.bind_depth(len(model.backbone.transformer.resblocks))
         model.backbone.dense_last_block = block
         with torch.no_grad():
-            probs = model.decode_head(model.extract_feat(image))
-        assert probs.shape == (1, 4, 4, 4)
+            if mode == 'proxyclip':  # a VFM's features on a finer grid
+                feats = model.backbone(image, proxy_features=torch.randn(
+                    1, 8, 8, 8))
+            else:
+                feats = model.extract_feat(image)
+            probs = model.decode_head(feats)
+        grid = (8, 8) if mode == 'proxyclip' else (4, 4)
+        assert probs.shape == (1, 4, *grid)
         assert torch.isfinite(probs).all()

@@ -3,6 +3,7 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmseg.registry import MODELS
 from torch import Tensor, nn
@@ -69,9 +70,9 @@ class CLIPVisionTransformer(CLIPTower):
             append its tokens after ``ln_post`` (before ``proj``) and its
             attention keys, both ``[B, width, H/p, W/p]``:
             ``dict(mode='maskclip' | 'sclip' | 'clearclip' | 'naclip' |
-            'vanilla' | 'scclip', residual=None, ffn=None, gaussian_std=5.0,
-            anomaly_tokens=None, self_adjust=None, fusion=None,
-            cls_weight=None)``
+            'vanilla' | 'scclip' | 'proxyclip', residual=None, ffn=None,
+            gaussian_std=5.0, anomaly_tokens=None, self_adjust=None,
+            fusion=None, cls_weight=None, beta=None, gamma=None)``
             (:class:`~denseclip.models.layers.dense_last_block.DenseLastBlock`;
             the outputs of the blocks it reads are kept for it).
             The block's own forward then runs only if another output needs it.
@@ -188,20 +189,37 @@ class CLIPVisionTransformer(CLIPTower):
 
     def dense_features(self, block: nn.Module, x: Tensor,
                        grid: Tuple[int, int],
-                       intermediates: Optional[Dict[int, Tensor]] = None
-                       ) -> Dict[str, Tensor]:
+                       intermediates: Optional[Dict[int, Tensor]] = None,
+                       proxy: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """The last ``block`` run by :attr:`dense_last_block` on its input
         ``x`` (and the earlier blocks' outputs it reads), then ``ln_post``;
-        and its keys. Patch tokens only, as ``[B, width, H, W]`` maps."""
+        and its keys. Patch tokens only, as ``[B, width, H, W]`` maps; with
+        a vision foundation model's features ``proxy`` (``proxyclip``) on
+        that model's grid, the keys resized to it bilinearly."""
         B = x.shape[0]
-        y, k = self.dense_last_block(block, x, grid, intermediates)
+        y, k = self.dense_last_block(block, x, grid, intermediates, proxy)
+        out_grid = tuple(proxy.shape[-2:]) if proxy is not None else grid
 
-        def to_map(t: Tensor) -> Tensor:
-            return t[:, 1:].transpose(1, 2).reshape(B, -1, *grid)
+        def to_map(t: Tensor, size: Tuple[int, int]) -> Tensor:
+            return t[:, 1:].transpose(1, 2).reshape(B, -1, *size)
 
-        return dict(dense=to_map(self.ln_post(y)), key=to_map(k))
+        key = to_map(k, grid)
+        if out_grid != tuple(grid):
+            key = F.interpolate(key, size=out_grid, mode='bilinear',
+                                align_corners=False)
+        return dict(dense=to_map(self.ln_post(y), out_grid), key=key)
 
-    def forward(self, x: Tensor) -> Tuple:
+    def forward(self, x: Tensor,
+                proxy_features: Optional[Tensor] = None) -> Tuple:
+        """The outputs described in the class docstring.
+        ``proxy_features``: a vision foundation model's patch features
+        ``[B, C', H', W']`` for a ``proxyclip`` last block."""
+        needs_proxy = (self.dense_last_block is not None and
+                       self.dense_last_block.needs_proxy)
+        if proxy_features is not None and not needs_proxy:
+            raise ValueError(
+                'CLIPVisionTransformer: proxy_features are read only by '
+                "dense_last_block=dict(mode='proxyclip')")
         x, (H, W) = self.embed(x)
         B = x.shape[0]
         blocks = self.transformer.resblocks
@@ -215,7 +233,8 @@ class CLIPVisionTransformer(CLIPTower):
         for i, block in enumerate(blocks):
             if i == last and self.dense_last_block is not None:
                 dense_outputs = self.dense_features(block, x, (H, W),
-                                                    intermediates)
+                                                    intermediates,
+                                                    proxy_features)
                 if not run_last:
                     break
             x = block(x)

@@ -14,6 +14,7 @@ mode            attention output (per head)             residual  FFN
 ``naclip``      ``softmax(k k^T s + Omega) v``          no        no
 ``vanilla``     ``softmax(q k^T s) v`` (CLIP itself)    yes       yes
 ``scclip``      SC-CLIP (:mod:`.self_calibrated_block`)  no       no
+``proxyclip``   ProxyCLIP (:mod:`.proxy_attention`)     no        no
 ==============  ======================================  ========  =====
 
 ``out_proj`` follows the attention; ``residual`` adds the block input,
@@ -28,6 +29,8 @@ block's input whose local outlier factor stands out are replaced by their
 grid neighbours' mean before the block runs (on by default in ``scclip``
 only). ``scclip`` reads intermediate block outputs
 (:attr:`DenseLastBlock.intermediate_layers`, given to :meth:`forward`).
+``proxyclip`` reads a vision foundation model's patch features (``proxy``,
+given to :meth:`forward`): its tokens come out on that model's patch grid.
 """
 from typing import Dict, Optional, Set, Tuple
 
@@ -37,6 +40,7 @@ from torch import Tensor, nn
 
 from ...clip.attention_heads import merge_heads, split_heads
 from .anomaly_tokens import AnomalyTokenResolver
+from .proxy_attention import PROXY_BETA, PROXY_GAMMA, ProxyAttention
 from .self_calibrated_block import (ANOMALY_DEFAULTS, OptionSpec,
                                     SelfCalibratedBlock)
 
@@ -48,6 +52,7 @@ DENSE_MODES: Dict[str, Tuple[bool, bool]] = {
     'naclip': (False, False),
     'vanilla': (True, True),
     'scclip': (False, False),
+    'proxyclip': (False, False),
 }
 
 
@@ -80,6 +85,9 @@ class DenseLastBlock(nn.Module):
         self_adjust, fusion, cls_weight: ``scclip``'s parts
             (:class:`~.self_calibrated_block.SelfCalibratedBlock`; None:
             SC-CLIP's values for the tower's depth, False: off).
+        beta, gamma: ``proxyclip``'s adaptive normalisation and masking
+            (:class:`~.proxy_attention.ProxyAttention`; None: ProxyCLIP's
+            1.2 and 3.0).
 
     A tower calls :meth:`bind_depth` with its number of blocks.
     """
@@ -92,7 +100,9 @@ class DenseLastBlock(nn.Module):
                  anomaly_tokens: OptionSpec = None,
                  self_adjust: OptionSpec = None,
                  fusion: OptionSpec = None,
-                 cls_weight: Optional[float] = None):
+                 cls_weight: Optional[float] = None,
+                 beta: Optional[float] = None,
+                 gamma: Optional[float] = None):
         super().__init__()
         if mode not in DENSE_MODES:
             raise ValueError(f'dense last block: unknown mode {mode!r}; '
@@ -105,6 +115,13 @@ class DenseLastBlock(nn.Module):
                                  fusion is not None or cls_weight is not None):
             raise ValueError(f'dense last block: self_adjust, fusion and '
                              f'cls_weight are scclip\'s; mode is {mode!r}')
+        if mode != 'proxyclip' and (beta is not None or gamma is not None):
+            raise ValueError(f'dense last block: beta and gamma are '
+                             f'proxyclip\'s; mode is {mode!r}')
+        if mode == 'proxyclip' and (residual or ffn):
+            raise ValueError('dense last block: proxyclip has no residual '
+                             'and no FFN, as ProxyCLIP runs it; leave '
+                             'residual and ffn unset')
         if gaussian_std <= 0:
             raise ValueError(f'dense last block: gaussian_std must be > 0, '
                              f'got {gaussian_std}')
@@ -126,6 +143,10 @@ class DenseLastBlock(nn.Module):
                                if anomaly_tokens is not False else None)
         self.scclip = (SelfCalibratedBlock(self_adjust, fusion, cls_weight)
                        if mode == 'scclip' else None)
+        self.proxy_attention = (ProxyAttention(
+            PROXY_BETA if beta is None else beta,
+            PROXY_GAMMA if gamma is None else gamma)
+            if mode == 'proxyclip' else None)
 
     def bind_depth(self, layers: int) -> None:
         """Settings that depend on the ViT's number of blocks (scclip's
@@ -143,6 +164,8 @@ class DenseLastBlock(nn.Module):
                  if self.mode == 'naclip' else '')
         if self.anomaly_tokens is not None:
             extra += ', anomaly_tokens=on'
+        if self.proxy_attention is not None:
+            extra += f', {self.proxy_attention.extra_repr()}'
         return (f'mode={self.mode!r}, residual={self.residual}, '
                 f'ffn={self.ffn}{extra}')
 
@@ -168,15 +191,24 @@ class DenseLastBlock(nn.Module):
             return sdpa(q, q, v) + sdpa(k, k, v)
         return sdpa(k, k, v, attn_mask=self.bias(grid, q))  # naclip
 
+    @property
+    def needs_proxy(self) -> bool:
+        """Whether :meth:`forward` needs a vision foundation model's patch
+        features (``proxyclip``)."""
+        return self.proxy_attention is not None
+
     def forward(self, block: nn.Module, x: Tensor, grid: Tuple[int, int],
-                intermediates: Optional[Dict[int, Tensor]] = None
-                ) -> Tuple[Tensor, Tensor]:
+                intermediates: Optional[Dict[int, Tensor]] = None,
+                proxy: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Tokens ``[B, 1 + H*W, C]`` after ``block`` run in this mode, and
         the block's attention keys ``[B, 1 + H*W, C]``.
 
         ``block`` is a ``ResidualAttentionBlock`` (OpenAI's parameters);
         ``x`` its input; ``intermediates`` the outputs of the blocks
-        :attr:`intermediate_layers` by index.
+        :attr:`intermediate_layers` by index; ``proxy`` a vision foundation
+        model's patch features ``[B, C', H', W']`` (``proxyclip``, whose
+        tokens are then ``[B, 1 + H'*W', C]`` on that grid; the first is the
+        class token's input, which no method here reads).
         """
         anomalies = None
         if self.anomaly_tokens is not None:
@@ -185,6 +217,16 @@ class DenseLastBlock(nn.Module):
         if self.scclip is not None:
             return self.scclip(block, x, grid, intermediates or {}, anomalies)
         q, k, v = block.qkv(x)
+        if self.proxy_attention is not None:
+            if proxy is None:
+                raise ValueError(
+                    "dense last block: mode 'proxyclip' needs a vision "
+                    'foundation model\'s patch features: set model.vfm '
+                    '(TrainingFreeSegmentor) or pass proxy_features')
+            out = self.proxy_attention(proxy, v[:, 1:], grid)
+            out = F.linear(out, block.attn.out_proj.weight,
+                           block.attn.out_proj.bias)
+            return torch.cat([x[:, :1], out], 1), k
         attn = block.attn
         heads = attn.num_heads
         out = self.attend(split_heads(q, heads), split_heads(k, heads),

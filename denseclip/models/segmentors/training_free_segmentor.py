@@ -1,5 +1,5 @@
 """The segmentor of training-free methods (MaskCLIP, SCLIP, ClearCLIP,
-NACLIP): per-query scores (whole or batched slide windows), then PAMR, the
+NACLIP, SC-CLIP, ProxyCLIP): per-query scores (whole or batched slide windows), then PAMR, the
 softmax over all names, the maximum over each class's synonyms and the
 background threshold, a chunk of names at a time at the image's size."""
 from numbers import Real
@@ -42,6 +42,11 @@ class TrainingFreeSegmentor(EncoderDecoder):
         pamr: ``dict(type='PAMR', num_iter=10, dilations=(8, 16))`` refines
             the names' scores at the image's size with the image, before the
             softmax; None: off.
+        vfm: a vision foundation model (``dict(type=
+            'VisionFoundationModel', pretrained=...)``) whose patch features
+            the backbone's ``proxyclip`` last block attends with (ProxyCLIP);
+            it sees the same (CLIP-normalised) images as the backbone, each
+            slide window too. None: no VFM.
 
     ``test_cfg``: ``mode`` (``'whole'`` | ``'slide'``, ``crop_size``,
     ``stride``), ``crop_batch_size`` (windows per forward, default 8),
@@ -52,9 +57,23 @@ class TrainingFreeSegmentor(EncoderDecoder):
 
     def __init__(self, *args, logit_scale: float = 40.,
                  prob_thd: float = 0., pamr: Optional[dict] = None,
-                 area_thd: float = 0., **kwargs):
+                 area_thd: float = 0., vfm: Optional[dict] = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         name = type(self).__name__
+        block = getattr(self.backbone, 'dense_last_block', None)
+        needs_proxy = bool(getattr(block, 'needs_proxy', False))
+        if needs_proxy and vfm is None:
+            raise ValueError(
+                f"{name}: the backbone's dense_last_block mode 'proxyclip' "
+                f'attends with a vision foundation model: set model.vfm, e.g. '
+                f"dict(type='VisionFoundationModel', pretrained='dino_vitb8')")
+        if vfm is not None and not needs_proxy:
+            raise ValueError(
+                f"{name}: model.vfm is read only by the backbone's "
+                f"dense_last_block=dict(mode='proxyclip'); this backbone's "
+                f'is {getattr(block, "mode", None)!r}')
+        self.vfm = MODELS.build(vfm) if vfm is not None else None
         if isinstance(logit_scale, bool) or not isinstance(
                 logit_scale, Real) or logit_scale <= 0:
             raise ValueError(f'{name}: model.logit_scale must be a positive '
@@ -127,6 +146,14 @@ class TrainingFreeSegmentor(EncoderDecoder):
                             False))
 
     # ----------------------------------------------------------- inference
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        """The backbone's features; with a VFM, the backbone attends with
+        its patch features of the same images."""
+        if self.vfm is None:
+            return super().extract_feat(inputs)
+        x = self.backbone(inputs, proxy_features=self.vfm(inputs))
+        return self.neck(x) if self.with_neck else x
+
     def head_logits(self, inputs: Tensor) -> Tensor:
         """The head's per-name scores ``[B, Q, h, w]`` (its resolution)."""
         return self.decode_head.forward(self.extract_feat(inputs))
