@@ -143,7 +143,7 @@ CONFIG_FAMILIES = {
     '': 'DenseCLIP', 'maskclip': 'MaskCLIP', 'ovss/maskclip': 'MaskCLIP',
     'maskclip_plus': 'MaskCLIP+', 'ovss/sclip': 'SCLIP',
     'ovss/clearclip': 'ClearCLIP', 'ovss/naclip': 'NACLIP',
-    'ovss/scclip': 'SC-CLIP'}
+    'ovss/scclip': 'SC-CLIP', 'ovss/proxyclip': 'ProxyCLIP'}
 SKIPPED_CONFIG_FOLDERS = ('toy', )
 
 

@@ -60,7 +60,10 @@ def parse(path: str) -> List[List[str]]:
 
 def benchmark_of(path: str) -> str:
     name = osp.splitext(osp.basename(path))[0]
-    return name[:-len('_plain')] if name.endswith('_plain') else name
+    for suffix in ('_plain', '_proxyclip'):
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return name
 
 
 FILES = sorted(glob.glob(osp.join(NAMES_DIR, '*.txt')))
@@ -70,6 +73,8 @@ def test_every_benchmark_has_a_file_and_every_file_a_benchmark():
     assert {benchmark_of(f) for f in FILES} == set(CLASSES)
     assert {osp.basename(f) for f in FILES if '_plain' in f} == {
         'voc21_plain.txt', 'voc20_plain.txt', 'coco_object_plain.txt'}
+    assert {osp.basename(f) for f in FILES if '_proxyclip' in f} == {
+        'voc21_proxyclip.txt', 'coco_object_proxyclip.txt'}
     assert osp.isfile(osp.join(NAMES_DIR, 'README.md'))
 
 
@@ -129,6 +134,22 @@ def test_background_lines():
     assert parse(osp.join(NAMES_DIR, 'context60.txt'))[0] == ['background']
     for name in ('voc21_plain', 'coco_object_plain'):
         assert parse(osp.join(NAMES_DIR, f'{name}.txt'))[0] == ['background']
+
+
+def test_proxyclips_files_are_its_background_words_and_one_name_a_class():
+    """ProxyCLIP's cls_voc21 / cls_coco_object (mc-lan/ProxyCLIP): its
+    background words, every other class by one name (the plain files');
+    COCO-Object's words less 'bed', a class of its own there."""
+    for bench, words in (('voc21', 26), ('coco_object', 16)):
+        own = parse(osp.join(NAMES_DIR, f'{bench}_proxyclip.txt'))
+        plain = parse(osp.join(NAMES_DIR, f'{bench}_plain.txt'))
+        assert own[1:] == plain[1:]
+        assert len(own[0]) == words and 'background' not in own[0]
+    voc_bg = parse(osp.join(NAMES_DIR, 'voc21.txt'))[0]
+    assert set(parse(osp.join(NAMES_DIR, 'voc21_proxyclip.txt'))[0]) == \
+        set(voc_bg)
+    coco_bg = parse(osp.join(NAMES_DIR, 'coco_object_proxyclip.txt'))[0]
+    assert set(coco_bg) < set(voc_bg) and 'bed' not in coco_bg
 
 
 @pytest.mark.parametrize('bench', sorted(CLASSES))

@@ -15,7 +15,8 @@ from denseclip.models.layers.dense_last_block import DENSE_MODES
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OVSS = osp.join(ROOT, 'configs', 'ovss')
-METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip')
+METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip',
+           'proxyclip')
 BENCHMARKS = ('voc21', 'context60', 'coco_object', 'voc20', 'context59',
               'coco_stuff164k', 'cityscapes', 'ade20k')
 NUM_CLASSES = dict(voc21=21, context60=60, coco_object=81, voc20=20,
@@ -30,7 +31,8 @@ WHOLE = ('whole', None, None)
 BLOCKS = dict(maskclip=('maskclip', True, True), sclip=('sclip', True, True),
               clearclip=('clearclip', False, False),
               naclip=('naclip', False, False),
-              scclip=('scclip', None, None))
+              scclip=('scclip', None, None),
+              proxyclip=('proxyclip', None, None))
 
 
 def _settings(short, window, logit, thd, pamr, names):
@@ -97,6 +99,24 @@ PAPER = {
         coco_object=_settings(336, SLIDE, 55.0, 0.35, None,
                               'coco_object.txt'),
         **{b: _default(b) for b in BENCHMARKS[3:]}),
+    # mc-lan/ProxyCLIP configs/cfg_*.py over its segmentor's defaults
+    # (slide 336 / 112; its own background words: *_proxyclip.txt)
+    'proxyclip': dict(
+        voc21=_settings(336, ('slide', 336, 112), 40.0, 0.2, None,
+                        'voc21_proxyclip.txt'),
+        context60=_settings(336, ('slide', 336, 112), 40.0, 0.15, None,
+                            'context60.txt'),
+        coco_object=_settings(336, ('slide', 336, 112), 40.0, 0.25, None,
+                              'coco_object_proxyclip.txt'),
+        voc20=_settings(336, ('slide', 336, 112), 40.0, 0.0, None,
+                        'voc20_plain.txt'),
+        context59=_settings(336, ('slide', 336, 112), 40.0, 0.0, None,
+                            'context59.txt'),
+        coco_stuff164k=_settings(336, ('slide', 336, 112), 40.0, 0.0, None,
+                                 'coco_stuff164k.txt'),
+        cityscapes=_settings(448, SLIDE, 40.0, 0.0, None, 'cityscapes.txt'),
+        ade20k=_settings(448, ('slide', 336, 112), 40.0, 0.0, None,
+                         'ade20k.txt')),
 }
 
 
@@ -190,15 +210,16 @@ def test_the_configs_on_disk_are_the_expected_ones():
         maskclip=[], sclip=['voc21', 'context60', 'coco_object',
                             'coco_stuff164k'],
         clearclip=list(BENCHMARKS), naclip=list(BENCHMARKS),
-        scclip=['voc21', 'context60', 'coco_object'])
+        scclip=['voc21', 'context60', 'coco_object'],
+        proxyclip=list(BENCHMARKS))
     expected = sorted(
         [f'{m}/_base_/{m}_vit-b16.py' for m in METHODS] +
         [f'{m}/{m}_{c}_{b}.py' for m, b in PAPER_CONFIGS for c in CLIPS] +
         [f'{m}/{m}_{c}_{b}_default.py' for m in METHODS
          for b in defaults[m] for c in CLIPS])
     assert found == expected
-    # ViT-B/16 and ViT-L/14: a base each, 8 benchmarks, 23 defaults
-    assert len(expected) == 5 + 2 * (40 + 23)
+    # ViT-B/16 and ViT-L/14: a base each, 8 benchmarks, 31 defaults
+    assert len(expected) == 6 + 2 * (48 + 31)
 
 
 @pytest.mark.parametrize('method,bench', PAPER_CONFIGS,
@@ -276,7 +297,9 @@ def test_the_papers_differ_where_docs_ovss_says():
     assert read('naclip', 'coco_stuff164k')['short'] == 336
     assert read('clearclip', 'cityscapes')['window'] == ('slide', 224, 224)
     assert {read(m, 'voc21')['names'] for m in METHODS} == {
-        'voc21.txt', 'voc21_plain.txt'}
+        'voc21.txt', 'voc21_plain.txt', 'voc21_proxyclip.txt'}
+    assert read('proxyclip', 'voc21')['window'] == ('slide', 336, 112)
+    assert read('proxyclip', 'cityscapes')['short'] == 448
 
 
 ALL_CONFIGS = sorted(glob.glob(osp.join(OVSS, '*', '*.py')))

@@ -167,6 +167,7 @@ SCLIP = 'SCLIP'
 CLEARCLIP = 'ClearCLIP'
 NACLIP = 'NACLIP'
 SCCLIP = 'SC-CLIP'
+PROXYCLIP = 'ProxyCLIP'
 _U = OPENAI_BASE_URL
 
 # parameters (millions) of each architecture, for the sizes
@@ -229,10 +230,11 @@ CLIP_FILES: 'OrderedDict[str, ClipFile]' = OrderedDict((f.name, f) for f in (
     _openai_entry('ViT-B/16', 'ViT-B-16', '5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f',
                   'vit_base_patch16_clip_224', 'openai/clip-vit-base-patch16',
                   (DENSECLIP, MASKCLIP, MASKCLIP_PLUS, SCLIP, CLEARCLIP, NACLIP,
-                   SCCLIP)),
+                   SCCLIP, PROXYCLIP)),
     _openai_entry('ViT-L/14', 'ViT-L-14', 'b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836',
                   'vit_large_patch14_clip_224', 'openai/clip-vit-large-patch14',
-                  (MASKCLIP, SCLIP, CLEARCLIP, NACLIP, SCCLIP)),
+                  (MASKCLIP, SCLIP, CLEARCLIP, NACLIP, SCCLIP,
+                   PROXYCLIP)),
     _openai_entry('ViT-L/14@336px', 'ViT-L-14-336',
                   '3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02',
                   'vit_large_patch14_clip_336', 'openai/clip-vit-large-patch14-336',
