@@ -1,8 +1,10 @@
 """Open-vocabulary segmentation of your own images with MaskCLIP, SCLIP,
-ClearCLIP, NACLIP or SC-CLIP: any class names, synonyms with ``|``.
+ClearCLIP, NACLIP, SC-CLIP or ProxyCLIP: any class names, synonyms with ``|``.
 
     python tools/maskclip_demo.py IMAGE --classes "sky|cloud,Batman,building" \\
         --clip pretrained/ViT-B-16.pt --out result.png [--method naclip|scclip] [--pamr]
+    python tools/maskclip_demo.py IMAGE --classes ... --out result.png \\
+        --method proxyclip --vfm dino_vitb8
     python tools/maskclip_demo.py FOLDER --classes-file names.txt --out FOLDER_OUT
 
 Writes each image with the predicted classes painted over it and a legend
@@ -63,6 +65,10 @@ def make_parser() -> argparse.ArgumentParser:
                         help=f'default: {DEFAULT_METHOD} for a CLIP ViT, '
                         'maskclip for a ResNet (the successors change a '
                         "ViT's last block)")
+    parser.add_argument('--vfm',
+                        help='the vision foundation model of --method '
+                        'proxyclip: a file or a name of tools/download_vfm.py '
+                        '--list (dino_vitb8, dino_vitb16, dinov2_vitb14_reg)')
     parser.add_argument('--pamr', action='store_true',
                         help='refine with PAMR (10 iterations, dilations 8 '
                         "and 16, NACLIP's)")
@@ -158,7 +164,7 @@ def build_model(args, names):
         scale=tuple(args.scale) if args.scale else None,
         templates=args.templates, ks_thresh=args.ks, pd_thresh=args.pd,
         text_heads=args.text_heads, vision_heads=args.vision_heads,
-        text_cache_dir=args.cache_dir)
+        text_cache_dir=args.cache_dir, vfm=args.vfm)
     long_side, short_side = model.cfg.test_pipeline[1]['scale']
     print(f'{model.cfg.method}: {model.test_cfg.mode} inference, images fit '
           f'in {long_side}x{short_side}{", PAMR" if args.pamr else ""}')

@@ -6,7 +6,8 @@
                                    [--data-root DIR] [--work-dir DIR]
                                    [--verbose] [--cfg-options KEY=VALUE ...]
 
-METHOD is ``maskclip``, ``sclip``, ``clearclip``, ``naclip`` or ``scclip``;
+METHOD is ``maskclip``, ``sclip``, ``clearclip``, ``naclip``, ``scclip`` or
+``proxyclip`` (which also reads a vision foundation model: ``--vfm``);
 the configs are ``configs/ovss/METHOD/METHOD_<clip>_<benchmark>.py`` (the
 method's published settings, ``--protocol paper``, the default) or, with
 ``--protocol default``, this project's default protocol
@@ -72,9 +73,9 @@ from denseclip.utils.results_file import (  # noqa: E402
     ResultsFileError, load_results as load_results_file, refuse_mix,
     start_afresh)
 
-METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip')
+METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip', 'proxyclip')
 METHOD_NAMES = dict(maskclip='MaskCLIP', sclip='SCLIP', clearclip='ClearCLIP',
-                    naclip='NACLIP', scclip='SC-CLIP')
+                    naclip='NACLIP', scclip='SC-CLIP', proxyclip='ProxyCLIP')
 # the papers' order of the 8 benchmarks; the names of the config files
 BENCHMARKS = ('voc21', 'context60', 'coco_object', 'voc20', 'context59',
               'coco_stuff164k', 'cityscapes', 'ade20k')
@@ -107,6 +108,9 @@ PUBLISHED: Dict[str, Dict[bool, Tuple[str, Tuple[float, ...]]]] = {
                (64.07, 34.99, 36.19, 83.03, 38.35, 25.69, 38.27, 19.05))},
     'scclip': {False: ('SC-CLIP paper (arXiv 2411.15869, Table 1; unchecked)',
                        (64.6, 36.8, 37.7, 84.3, 40.1, 26.6, 41.0, 20.1))},
+    'proxyclip': {False: ('ProxyCLIP paper (ECCV 2024, Table 1, DINO ViT-B/8; '
+                          'unchecked)',
+                          (61.3, 35.3, 37.5, 80.3, 39.1, 26.5, 38.1, 20.2))},
 }
 # published ViT-L/14 mIoU, as PUBLISHED: none found for any of the four
 # methods (docs/ovss.md, "ViT-L/14"), so the table's published column is

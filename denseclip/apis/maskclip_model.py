@@ -1,5 +1,6 @@
 """A whole training-free segmentor config (MaskCLIP, SCLIP, ClearCLIP,
-NACLIP, SC-CLIP) from nothing but an OpenAI CLIP file and class names.
+NACLIP, SC-CLIP, ProxyCLIP) from nothing but an OpenAI CLIP file and class
+names (ProxyCLIP: and a vision foundation model's file).
 
 The image tower's type and shape are read from the file (its head counts
 too, where it records them: ``read_clip_arch``); each method's
@@ -40,7 +41,14 @@ METHODS = {
     'scclip': dict(last_block=dict(mode='scclip'), templates='imagenet80',
                    logit_scale=40., slide=(224, 112), short_side=336,
                    pos_interpolation='bicubic'),
+    # with a vision foundation model (vfm=; DINO ViT-B/8 in its paper)
+    'proxyclip': dict(last_block=dict(mode='proxyclip'),
+                      templates='imagenet80', logit_scale=40.,
+                      slide=(336, 112), short_side=336,
+                      pos_interpolation='bicubic'),
 }
+# the methods that read a vision foundation model (vfm=)
+VFM_METHODS = ('proxyclip', )
 # NACLIP's refinement (on by default in its code; here when asked for)
 PAMR_SETTINGS = dict(type='PAMR', num_iter=10, dilations=(8, 16))
 
@@ -77,7 +85,8 @@ def maskclip_model_cfg(clip_file: str,
                        prob_thd: float = 0.,
                        pamr: Union[bool, dict, None] = None,
                        inference: Optional[str] = None,
-                       vision_heads: Optional[int] = None) -> ConfigDict:
+                       vision_heads: Optional[int] = None,
+                       vfm: Optional[str] = None) -> ConfigDict:
     """``TrainingFreeSegmentor`` config of ``method`` on the CLIP model in
     ``clip_file``.
 
@@ -94,6 +103,8 @@ def maskclip_model_cfg(clip_file: str,
         vision_heads: ViT heads, for a state dict of a model whose heads
             are not OpenAI's ``width // 64`` (a TorchScript file records
             its own: another count is a ``ValueError``).
+        vfm: the vision foundation model's file or name (ProxyCLIP: its
+            ``VisionFoundationModel``; required there, refused elsewhere).
         text_encoder: overrides of the text tower config; its
             ``transformer_heads`` as ``vision_heads``. The config gets the
             text heads used, whether read from the file or given.
@@ -101,6 +112,15 @@ def maskclip_model_cfg(clip_file: str,
             :class:`~denseclip.models.heads.MaskClipHead`.
     """
     settings = method_settings(method)
+    if method in VFM_METHODS and not vfm:
+        raise ValueError(
+            f'{method} attends with a vision foundation model\'s patch '
+            f'affinities: give its file or name (vfm=..., the demo\'s '
+            f'--vfm; e.g. dino_vitb8, python tools/download_vfm.py '
+            f'dino_vitb8)')
+    if vfm and method not in VFM_METHODS:
+        raise ValueError(f'vfm is read by {", ".join(VFM_METHODS)} only; '
+                         f'method is {method}')
     sets = resolve_class_name_sets(class_names)
     names = [list(s) if len(s) > 1 else s[0] for s in sets.synonyms]
     text_encoder = dict(text_encoder or {})
@@ -162,4 +182,6 @@ def maskclip_model_cfg(clip_file: str,
         cfg.prob_thd = prob_thd
     if pamr:
         cfg.pamr = dict(PAMR_SETTINGS) if pamr is True else dict(pamr)
+    if vfm:
+        cfg.vfm = dict(type='VisionFoundationModel', pretrained=vfm)
     return cfg

@@ -1,5 +1,6 @@
-"""A training-free segmentor (MaskCLIP, SCLIP, ClearCLIP, NACLIP) from a
-CLIP, a method and class names, ready for mmseg's ``inference_model`` and
+"""A training-free segmentor (MaskCLIP, SCLIP, ClearCLIP, NACLIP, SC-CLIP,
+ProxyCLIP with a vision foundation model) from a CLIP, a method and class
+names, ready for mmseg's ``inference_model`` and
 ``SegLocalVisualizer``::
 
     from mmseg.apis import inference_model
@@ -120,7 +121,8 @@ def training_free_model(clip: str,
                         text_heads: Optional[int] = None,
                         vision_heads: Optional[int] = None,
                         text_cache_dir: Optional[str] = None,
-                        palette: Optional[Sequence[Sequence[int]]] = None):
+                        palette: Optional[Sequence[Sequence[int]]] = None,
+                        vfm: Optional[str] = None):
     """A ``TrainingFreeSegmentor`` of ``method`` on ``clip`` for
     ``classes``, in eval mode on ``device``, its CLIP weights read and the
     class names encoded (a bad name or file fails here, before any image).
@@ -134,8 +136,9 @@ def training_free_model(clip: str,
     Args:
         clip: an OpenAI CLIP file or model name (:func:`resolve_clip`).
         classes: class names, synonyms included (:func:`parse_classes`).
-        method: ``'maskclip'``, ``'sclip'``, ``'clearclip'`` or
-            ``'naclip'``; None: :func:`default_method` of the CLIP.
+        method: ``'maskclip'``, ``'sclip'``, ``'clearclip'``, ``'naclip'``,
+            ``'scclip'`` or ``'proxyclip'``; None: :func:`default_method`
+            of the CLIP.
         pamr: refine with PAMR (True: NACLIP's settings, or a config dict).
         prob_thd: pixels whose top class probability is below it take class
             0 (a background entry first); 0: off.
@@ -149,6 +152,8 @@ def training_free_model(clip: str,
             own).
         text_cache_dir: where text embeddings are cached.
         palette: an RGB colour per class (default: distinct hues).
+        vfm: ProxyCLIP's vision foundation model, a file or a name
+            (``'dino_vitb8'``, looked up in ``pretrained/``).
     """
     clip_file = resolve_clip(clip)
     names = parse_classes(classes)
@@ -163,7 +168,7 @@ def training_free_model(clip: str,
         prob_thd=prob_thd, pamr=pamr, inference=inference,
         text_encoder=({'transformer_heads': text_heads}
                       if text_heads else None),
-        text_cache_dir=text_cache_dir, vision_heads=vision_heads)
+        text_cache_dir=text_cache_dir, vision_heads=vision_heads, vfm=vfm)
     pipeline = method_test_pipeline(
         method, scale[1] if scale else settings['short_side'])
     if scale:
@@ -182,5 +187,7 @@ def training_free_model(clip: str,
                               palette=[list(c) for c in palette])
     model = model.to(device).eval()
     model.backbone.init_weights()
+    if getattr(model, 'vfm', None) is not None:
+        model.vfm.init_weights()
     model.decode_head.load_weights()
     return model
