@@ -226,7 +226,10 @@ def find_vfm_file(name_or_path: str, directory: str = 'pretrained') -> str:
             found = existing_path(entry.name, folder)
             if found is not None:
                 return found
-        looked = ', '.join(osp.join(folders[0], f) for f in entry.file_names())
+        looked = [osp.join(folders[0], f) for f in entry.file_names()]
+        if not is_vfm_name(name_or_path) and name_or_path not in looked:
+            looked.insert(0, name_or_path)
+        looked = ', '.join(looked)
         raise FileNotFoundError(
             f'VFM weights {name_or_path} not found (looked for {looked}). '
             f'Download them with `{download_command(entry.name)}` '
