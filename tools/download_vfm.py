@@ -96,6 +96,8 @@ def ensure(name: str, directory: str = DEFAULT_DIR, *,
             break  # the next source is on the same unreachable hub
         except hub.HubError as exc:
             failures.append(str(exc))
+            if source is not entry.sources[-1]:
+                _log(f'{entry.name}: {exc}; trying the next source')
             continue
         _log(f'{dest}: saved')
         return 'downloaded'
