@@ -171,3 +171,15 @@ def test_files_table_needs_only_the_standard_library():
     done = subprocess.run([sys.executable, '-S', '-c', code],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize('name', list(VFM_FILES))
+def test_table_architecture_builds_with_its_parameter_count(name):
+    """Each name builds at full size from the table alone (no file; on the
+    meta device) with the parameter count the table states."""
+    with torch.device('meta'):
+        model = VisionFoundationModel(pretrained=name)
+    count = sum(p.numel() for p in model.parameters()) / 1e6
+    assert count == pytest.approx(VFM_FILES[name].params_m, rel=0.01)
+    assert model.pos_embed.shape[1] == 1 + (
+        VFM_FILES[name].arch.image_size // model.patch_size) ** 2
