@@ -48,6 +48,15 @@ def vit_clip(tmp_path_factory):
     return _make(tmp_path_factory, 'toy_vit', TOY_VIT, seed=1)
 
 
+@pytest.fixture(scope='session')
+def tiny_vfm(tmp_path_factory):
+    """A random DINO-shaped VFM file (patch 8, width 32, 2 blocks), the
+    vision foundation model of ProxyCLIP's tests."""
+    from vfm_helpers import write_tiny_dino
+    return write_tiny_dino(str(tmp_path_factory.mktemp('vfm') /
+                               'tiny_dino.pth'))
+
+
 def _tree(root):
     """{relative path: (size, mtime)} of every file under ``root``."""
     found = {}

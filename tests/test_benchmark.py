@@ -150,6 +150,22 @@ def test_training_free_methods_side_by_side(bench, capsys):
     assert '[sclip] inference whole' in printed
 
 
+def test_proxyclip_row_runs_its_vfm_on_random_weights(bench, capsys):
+    """--methods proxyclip: DINO ViT-B/8 (the table's shape, random weights,
+    no file) beside the CLIP; its row against MaskCLIP's."""
+    results = bench.main([
+        'configs/toy/maskclip_vit_toy.py', '--methods', 'maskclip',
+        'proxyclip', '--size', '64', '--iters', '1', '--warmup', '0',
+        '--device', 'cpu', '--modes', 'whole'])
+    printed = capsys.readouterr().out
+    rows = results[0]['rows']
+    assert [r['model'] for r in rows] == ['maskclip', 'proxyclip']
+    assert 'whole: proxyclip vs maskclip' in results[0]['ratios']
+    assert '[proxyclip] inference whole' in printed
+    # the VFM's 86M parameters are held beside the toy CLIP's
+    assert rows[1]['peak_bytes'] > rows[0]['peak_bytes'] + 300e6
+
+
 @pytest.mark.parametrize('config, holds', [
     (None, "model.type='DenseCLIP'"),  # the default config
     ('configs/toy/maskclip_toy.py',  # MaskCLIP, but on a ResNet CLIP

@@ -120,6 +120,13 @@ PAPER = {
 }
 
 
+def tiny_vfm_options(method, vfm_file):
+    """ProxyCLIP's VFM: the tests' tiny random DINO file (patch 8); nothing
+    for the other methods."""
+    return [f'model.vfm.pretrained={vfm_file}'] if method == 'proxyclip' \
+        else []
+
+
 def tiny_scclip_layers(method):
     """SC-CLIP's layers for the 2-block toy ViT (SC-CLIP publishes them
     for 12 and 24 blocks only); nothing for the other methods."""
@@ -342,7 +349,7 @@ def test_every_config_builds_on_the_meta_device(path):
 
 @pytest.mark.parametrize('method', METHODS)
 def test_tiny_model_of_each_method_predicts_the_benchmarks_labels(
-        method, vit_clip):
+        method, vit_clip, tiny_vfm):
     """VOC21's published config (NACLIP: whole image and PAMR; the others
     slide windows) on the toy ViT CLIP: labels of the image's size, among
     the 21 classes."""
@@ -351,7 +358,8 @@ def test_tiny_model_of_each_method_predicts_the_benchmarks_labels(
     cfg = Config.fromfile(config_file(method, 'voc21'))
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    options = tiny_options(vit_clip) + tiny_scclip_layers(method)
+    options = (tiny_options(vit_clip) + tiny_scclip_layers(method) +
+               tiny_vfm_options(method, tiny_vfm))
     cfg.merge_from_dict(parser.parse_args(
         ['--cfg-options'] + options).cfg_options)
     model = MODELS.build(cfg.model)
@@ -419,6 +427,10 @@ def test_windows_and_sizes_are_whole_patches(path):
     if test_cfg.mode == 'slide':
         sizes += list(test_cfg.crop_size) + list(test_cfg.stride)
     assert [s % patch for s in sizes] == [0] * len(sizes), sizes
+    if cfg.model.get('vfm'):  # ProxyCLIP: the VFM's patches too
+        from denseclip.vfm import read_vfm_arch
+        vfm_patch = read_vfm_arch(cfg.model.vfm.pretrained).patch_size
+        assert [s % vfm_patch for s in sizes] == [0] * len(sizes), sizes
 
 
 @pytest.fixture(scope='module')
@@ -435,7 +447,8 @@ def patch14_clip(tmp_path_factory):
 
 
 @pytest.mark.parametrize('method', METHODS)
-def test_vit_l14_config_runs_on_a_patch14_stand_in(method, patch14_clip):
+def test_vit_l14_config_runs_on_a_patch14_stand_in(method, patch14_clip,
+                                                   tiny_vfm):
     """Each method's ViT-L/14 VOC21 config with its tower shrunk (patch 14
     kept) through cfg_options: windows of 224 / 112 (448 / 224 for
     ClearCLIP; NACLIP the whole image) over a 14 px grid, labels of the
@@ -445,7 +458,8 @@ def test_vit_l14_config_runs_on_a_patch14_stand_in(method, patch14_clip):
     cfg = Config.fromfile(config_file(method, 'voc21', clip='vit-l14'))
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    options = tiny_options(patch14_clip) + tiny_scclip_layers(method) + [
+    options = tiny_options(patch14_clip) + tiny_scclip_layers(method) + \
+        tiny_vfm_options(method, tiny_vfm) + [
         'model.backbone.patch_size=14']
     cfg.merge_from_dict(parser.parse_args(
         ['--cfg-options'] + options).cfg_options)

@@ -135,6 +135,23 @@ def test_the_mask_keeps_only_pairs_above_beta_times_the_mean():
     torch.testing.assert_close(weights.sum(-1), torch.ones(25))
 
 
+def test_a_window_of_alike_features_keeps_each_positions_own_value():
+    """Features so alike that beta * mean(S) > 1 mask every pair: each
+    position keeps its own value (ProxyCLIP's code gives NaN there)."""
+    proxy = torch.ones(2, 16, 3, 4) + 1e-3 * vfm_features(2, (3, 4))
+    weights = ProxyAttention(1.2, 3.0).weights(proxy)
+    torch.testing.assert_close(weights, torch.eye(12).expand(2, 12, 12))
+    values = torch.randn(2, 12, 6)
+    out = ProxyAttention(1.2, 3.0)(proxy, values, (3, 4))
+    torch.testing.assert_close(out, values)
+    # where a row keeps more than itself, the diagonal rule changes nothing
+    proxy = vfm_features(1, (5, 5), seed=4)
+    f = F.normalize(proxy.flatten(2), dim=1)[0]
+    A = 3.0 * (f.t() @ f - 1.2 * (f.t() @ f).mean())
+    reference = torch.softmax(A.masked_fill(A < 0, float('-inf')), dim=-1)
+    torch.testing.assert_close(ProxyAttention().weights(proxy)[0], reference)
+
+
 def test_errors_name_what_to_give(vit):
     _, path = vit
     image = torch.randn(1, 3, 64, 64)
@@ -157,3 +174,85 @@ def test_errors_name_what_to_give(vit):
         sclip(image, proxy_features=vfm_features(1, (4, 4)))
     with pytest.raises(ValueError, match=r'2 images of VFM features for 1'):
         backbone(path)(image, proxy_features=vfm_features(2, (4, 4)))
+
+
+# ------------------------------------------- segmentor, API and the demo
+def test_segmentor_attends_with_its_vfms_features(vit_clip, tiny_vfm,
+                                                  tmp_path):
+    """TrainingFreeSegmentor(vfm=...) scores = the head on the backbone
+    given the VFM's features of the same (CLIP-normalised) images, on the
+    VFM's grid (patch 8 against CLIP's 16)."""
+    from denseclip.apis import maskclip_model_cfg
+    cfg = maskclip_model_cfg(vit_clip.jit, ['red disc', 'sky', 'tree'],
+                             method='proxyclip', templates='single',
+                             text_encoder=dict(transformer_heads=4),
+                             text_cache_dir=str(tmp_path), vfm=tiny_vfm,
+                             inference='whole')
+    assert cfg.vfm == dict(type='VisionFoundationModel', pretrained=tiny_vfm)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.eval()
+    images = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        scores = model.head_logits(images)
+        expected = model.decode_head(model.backbone(
+            images, proxy_features=model.vfm(images)))
+    assert scores.shape == (2, 3, 8, 12)
+    torch.testing.assert_close(scores, expected, rtol=0, atol=0)
+    assert model.vfm(images).shape == (2, 32, 8, 12)
+
+
+def test_segmentor_refuses_a_vfm_without_proxyclip_and_the_reverse(
+        vit_clip, tiny_vfm, tmp_path):
+    from denseclip.apis import maskclip_model_cfg
+    cfg = maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='proxyclip',
+                             templates='single',
+                             text_encoder=dict(transformer_heads=4),
+                             text_cache_dir=str(tmp_path), vfm=tiny_vfm)
+    no_vfm = cfg.copy()
+    no_vfm.pop('vfm')
+    with pytest.raises(ValueError, match=r"mode 'proxyclip' attends with a "
+                       r'vision foundation model: set model.vfm'):
+        MODELS.build(no_vfm)
+    sclip = cfg.copy()
+    sclip.backbone = dict(cfg.backbone, dense_last_block=dict(mode='sclip'))
+    with pytest.raises(ValueError, match=r"model.vfm is read only by the "
+                       r"backbone's dense_last_block=dict\(mode='proxyclip'\);"
+                       r" this backbone's is 'sclip'"):
+        MODELS.build(sclip)
+    with pytest.raises(ValueError, match=r'proxyclip attends with a vision '
+                       r'foundation model.*vfm=\.\.\., the demo\'s --vfm'):
+        maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='proxyclip')
+    with pytest.raises(ValueError, match='vfm is read by proxyclip only; '
+                       'method is naclip'):
+        maskclip_model_cfg(vit_clip.jit, ['a', 'b'], method='naclip',
+                           vfm=tiny_vfm)
+
+
+def test_demo_runs_proxyclip_with_a_vfm_and_asks_for_one(vit_clip, tiny_vfm,
+                                                        tmp_path, capsys):
+    import importlib.util
+    import os.path as osp
+
+    import cv2
+    import numpy as np
+    from denseclip_helpers import REPO
+    spec = importlib.util.spec_from_file_location(
+        '_proxy_demo', osp.join(REPO, 'tools', 'maskclip_demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    image = str(tmp_path / 'photo.png')
+    cv2.imwrite(image, np.random.default_rng(0).integers(
+        0, 256, (70, 90, 3), dtype=np.uint8))
+    out = str(tmp_path / 'out.png')
+    common = [image, '--classes', 'red disc,sky', '--clip', vit_clip.jit,
+              '--out', out, '--templates', 'single', '--text-heads', '4',
+              '--cache-dir', str(tmp_path / 'cache'), '--method', 'proxyclip']
+    with pytest.raises(SystemExit) as exit_info:
+        demo.main(common)
+    assert exit_info.value.code == 2
+    assert "--vfm" in capsys.readouterr().err
+    assert not osp.exists(out)
+    assert demo.main(common + ['--vfm', tiny_vfm]) == 0
+    assert cv2.imread(out).shape[0] == 70
+    assert 'proxyclip: slide inference' in capsys.readouterr().out

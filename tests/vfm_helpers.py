@@ -126,3 +126,17 @@ def patch_tokens(last_hidden_state: Tensor, skip: int, grid) -> Tensor:
     tokens = last_hidden_state[:, skip:]
     return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2],
                                           *grid)
+
+
+def write_tiny_dino(path: str, patch: int = 8, seed: int = 0,
+                    width: int = WIDTH) -> str:
+    """A random DINO-shaped ViT (``WIDTH`` wide, ``LAYERS`` blocks, trained
+    at a 4 x 4 grid) saved as a plain state dict in DINO's own names, as
+    ``torch.save(model.state_dict())`` of DINO's code writes it."""
+    from denseclip.vfm import VisionFoundationModel
+    model = VisionFoundationModel(patch_size=patch, width=width,
+                                  layers=LAYERS, heads=HEADS,
+                                  image_size=4 * patch)
+    randomize(model, seed)
+    torch.save(model.state_dict(), path)
+    return path

@@ -39,8 +39,16 @@ def build_random_model(config: str, cfg_options: Optional[dict],
         model_cfg.backbone.require_clip_weights = False
         head.update(clip_pretrained=None, text_embeddings_path=None,
                     visual_projs_path=None)
+    vfm = model_cfg.get('vfm')
+    if vfm and vfm.get('pretrained'):  # ProxyCLIP: the VFM's shape, no file
+        from denseclip.vfm import read_vfm_arch
+        vfm.update(read_vfm_arch(vfm.pretrained)._asdict(), pretrained=None)
     model = revert_sync_batchnorm(MODELS.build(model_cfg))
     model.init_weights()
+    if getattr(model, 'vfm', None) is not None:
+        # its random weights as a whole state dict: the guard against
+        # running without weights is for users, not for timing
+        model.vfm.load_state_dict(model.vfm.state_dict())
     if hasattr(model.decode_head, 'text_source'):
         head = model.decode_head
         head.projections_source = head.text_source = 'random (benchmark)'
@@ -52,6 +60,8 @@ METHODS_MODEL = dict(type=('EncoderDecoder', 'TrainingFreeSegmentor'),
                      backbone=('CLIPVisionTransformer', ),
                      decode_head=('MaskClipHead', ))
 METHODS_EXAMPLE = 'configs/maskclip/maskclip_vit16_512x512_voc12aug_20.py'
+# the VFM of --methods proxyclip (its shape from the table; random weights)
+PROXY_VFM = 'dino_vitb8'
 
 
 class MethodsConfigError(ValueError):
@@ -92,15 +102,19 @@ def method_options(method: str, crop: int = 224,
     (its last block and position interpolation, ``maskclip_model_cfg``'s
     ``METHODS``) on a ``TrainingFreeSegmentor`` with batched slide windows
     of ``crop`` every ``stride`` (the same windows for every method)."""
-    from denseclip.apis import method_settings
+    from denseclip.apis import VFM_METHODS, method_settings
     settings = method_settings(method)
-    return {
+    options = {
         'model.type': 'TrainingFreeSegmentor',
         'model.backbone.dense_last_block': settings['last_block'],
         'model.backbone.pos_interpolation': settings['pos_interpolation'],
         'model.test_cfg': dict(mode='slide', crop_size=(crop, crop),
                                stride=(stride, stride)),
     }
+    if method in VFM_METHODS:  # ProxyCLIP's paper VFM, DINO ViT-B/8
+        options['model.vfm'] = dict(type='VisionFoundationModel',
+                                    pretrained=PROXY_VFM)
+    return options
 
 
 class Subject:

@@ -14,9 +14,14 @@ grid), each normalised over its channels:
 resize from CLIP's patch grid to the VFM's (``align_corners=False``). The
 same weights serve every head, so the heads need not be split. ``mean(S)``
 is taken per image (ProxyCLIP's code takes it over the batch, which it runs
-one window at a time: the same for a batch of one). The diagonal of ``S``
-is 1, so a row keeps at least its own position unless ``beta * mean(S) >=
-1``.
+one window at a time: the same for a batch of one).
+
+The diagonal of ``S`` is 1, the largest entry of its row, so a row keeps at
+least its own position unless ``beta * mean(S) > 1``: features so alike
+that every pair is masked. ProxyCLIP's code then takes the softmax of a row
+of ``-inf`` and returns NaN for every position of the window; here the
+diagonal is never masked, so such a position keeps its own value (the
+result is unchanged wherever ProxyCLIP's is a number).
 """
 from typing import Tuple
 
@@ -55,7 +60,9 @@ class ProxyAttention(nn.Module):
         similarity = f.transpose(1, 2) @ f
         mean = similarity.mean(dim=(1, 2), keepdim=True)
         logits = (similarity - self.beta * mean) * self.gamma
-        logits = logits.masked_fill(logits < 0, float('-inf'))
+        masked = logits < 0
+        masked.diagonal(dim1=1, dim2=2).fill_(False)
+        logits = logits.masked_fill(masked, float('-inf'))
         return logits.softmax(dim=-1)
 
     def forward(self, proxy: Tensor, values: Tensor,
