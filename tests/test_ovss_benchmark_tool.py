@@ -529,3 +529,66 @@ def test_scclip_runs_on_two_synthetic_benchmarks(tool, vit_clip, data_root,
     assert float(rows['Context59']['mIoU_published']) == 40.1
     assert 0 <= float(rows['Context59']['mIoU_ours']) <= 100
     assert rows['Context59']['pamr'] == 'off'
+
+
+def test_proxyclip_plans_its_configs_vfm_and_published_numbers(tool):
+    plan = tool.plan_benchmarks(tool.parse_args(['proxyclip']))
+    assert plan['voc21']['config'] == \
+        'configs/ovss/proxyclip/proxyclip_vit-b16_voc21.py'
+    assert plan['voc21']['cfg'].model.vfm.pretrained == 'dino_vitb8'
+    # the VFM is not a CLIP file
+    assert list(tool.clip_files(plan)) == ['pretrained/ViT-B-16.pt']
+    rows = tool.table_rows('proxyclip', {}, plan, {})
+    published = [r['published'] for r in rows[:8]]
+    assert published == [61.3, 35.3, 37.5, 80.3, 39.1, 26.5, 38.1, 20.2]
+    assert round(sum(published) / 8, 1) == 42.3  # the paper's average
+
+
+def test_proxyclip_without_its_vfm_file_stops_before_anything_runs(
+        tool, vit_clip, data_root, tmp_path, capsys):
+    work_dir = str(tmp_path / 'w')
+    with pytest.raises(SystemExit, match=r'\[ovss\] model.vfm.pretrained of '
+                       r'configs/ovss/proxyclip/\*.py: .*dino_vitb8.*'
+                       r'download_vfm.py dino_vitb8.*nothing was run'):
+        tool.main(['proxyclip', '--datasets', 'voc21', '--data-root',
+                   data_root, '--work-dir', work_dir, '--cfg-options'] +
+                  tiny_options(vit_clip))
+    assert not osp.exists(work_dir)
+    with pytest.raises(SystemExit):
+        tool.main(['naclip', '--vfm', 'dino_vitb8'])
+    assert '--vfm is read by proxyclip only' in capsys.readouterr().err
+
+
+def test_proxyclip_runs_on_two_synthetic_benchmarks(tool, vit_clip, tiny_vfm,
+                                                    data_root, tmp_path,
+                                                    capsys, one_thread):
+    """The tiny DINO as --vfm: its name and SHA-256 in the title and the
+    weights' column; resumed on the same VFM, refused on another."""
+    work_dir = str(tmp_path / 'proxyclip')
+    argv = ['proxyclip', '--datasets', 'voc21', 'context59', '--data-root',
+            data_root, '--work-dir', work_dir, '--vfm', tiny_vfm,
+            '--cfg-options'] + tiny_options(vit_clip)
+    result = tool.main(argv)
+    assert result['measured'] == 2 and result['failed'] == []
+    out = capsys.readouterr().out
+    assert 'configs/ovss/proxyclip/proxyclip_vit-b16_voc21.py' in out
+    assert f'VFM {tiny_vfm}' in out
+    rows = read_csv(osp.join(work_dir, 'results.csv'))
+    assert float(rows['VOC21']['mIoU_published']) == 61.3
+    assert float(rows['Context59']['mIoU_published']) == 39.1
+    assert 0 <= float(rows['Context59']['mIoU_ours']) <= 100
+    with open(tiny_vfm, 'rb') as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    with open(osp.join(work_dir, 'results.md')) as f:
+        table = f.read()
+    assert f'VFM {osp.abspath(tiny_vfm)} (SHA-256 {sha[:12]})' in table
+    assert f'VFM tiny_dino.pth {sha[:12]}' in table
+    with open(osp.join(work_dir, 'results.json')) as f:
+        on = json.load(f)['measured_on']
+    assert on['vfm'][tiny_vfm]['sha256'] == sha
+    # the same again: both resumed; another VFM file: refused
+    assert tool.main(argv)['measured'] == 0
+    from vfm_helpers import write_tiny_dino
+    other = write_tiny_dino(str(tmp_path / 'other.pth'), seed=1)
+    with pytest.raises(SystemExit, match='vfm'):
+        tool.main([a if a != tiny_vfm else other for a in argv])

@@ -7,7 +7,10 @@
                                    [--verbose] [--cfg-options KEY=VALUE ...]
 
 METHOD is ``maskclip``, ``sclip``, ``clearclip``, ``naclip``, ``scclip`` or
-``proxyclip`` (which also reads a vision foundation model: ``--vfm``);
+``proxyclip`` (which also reads a vision foundation model: ``--vfm NAME``
+or a file, default the configs' ``dino_vitb8``, looked up in ``pretrained/``
+and read once up front as the CLIP file is; its name and SHA-256 prefix
+are in the title and the CLIP column);
 the configs are ``configs/ovss/METHOD/METHOD_<clip>_<benchmark>.py`` (the
 method's published settings, ``--protocol paper``, the default) or, with
 ``--protocol default``, this project's default protocol
@@ -124,6 +127,9 @@ TOOL = 'ovss_benchmark'
 METRIC = 'mIoU'
 # where the configs read their CLIP file
 CLIP_KEYS = ('model.backbone.pretrained', 'model.decode_head.clip_pretrained')
+# ProxyCLIP's vision foundation model (--vfm), and the methods that read one
+VFM_KEY = 'model.vfm.pretrained'
+VFM_METHOD_NAMES = ('proxyclip', )
 # unique experiment / visualizer names for the runs of this process: mmengine
 # keeps its logger, visualizer and message hub as global instances by name
 _RUN_IDS = itertools.count()
@@ -158,6 +164,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'pretrained/ViT-L-14.pt); its image tower\'s shape (width, layers, '
         'heads, patch, resolution, embedding) is read from the file')
     parser.add_argument(
+        '--vfm', metavar='FILE',
+        help='proxyclip: the vision foundation model for every benchmark, '
+        'instead of the configs\' dino_vitb8: a path or a name of '
+        'tools/download_vfm.py --list, looked up in pretrained/')
+    parser.add_argument(
         '--data-root', default='data',
         help='the folder the configs call data/ (default: data); it must '
         'exist')
@@ -176,6 +187,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f'unknown benchmark(s) {", ".join(unknown)}; valid: '
                      f'{", ".join(BENCHMARKS)}')
     args.datasets = [b for b in BENCHMARKS if b in args.datasets]
+    if args.vfm and args.method not in VFM_METHOD_NAMES:
+        parser.error(f'--vfm is read by {", ".join(VFM_METHOD_NAMES)} only; '
+                     f'{args.method} runs CLIP alone')
     for option in args.cfg_options:
         if '=' not in option:
             parser.error(
@@ -435,8 +449,31 @@ def clip_files(plan: Dict[str, Dict],
     found: Dict[str, set] = {}
     for benchmark in benchmarks:
         for key, path in weight_files(plan[benchmark]['cfg'].model).items():
-            found.setdefault(path, set()).add(key)
+            if not key.startswith('model.vfm.'):
+                found.setdefault(path, set()).add(key)
     return {path: sorted(keys) for path, keys in sorted(found.items())}
+
+
+def find_vfm(args: argparse.Namespace) -> Optional[str]:
+    """The VFM file of a method that reads one (``--vfm``, else the
+    configs' name), resolved and read once: an error naming the name, the
+    configs and the download command otherwise; None for other methods."""
+    if args.method not in VFM_METHOD_NAMES:
+        return None
+    from mmengine.config import Config
+    from denseclip.vfm import VFMCheckpointError, find_vfm_file, read_vfm_arch
+    given = args.vfm
+    if given is None:
+        first = config_path(args.method, BENCHMARKS[0], args.protocol)
+        given = Config.fromfile(first).model.vfm.pretrained
+    try:
+        path = find_vfm_file(given)
+        read_vfm_arch(path)
+    except (FileNotFoundError, ValueError, VFMCheckpointError) as err:
+        where = '--vfm' if args.vfm else (
+            f'{VFM_KEY} of configs/ovss/{args.method}/*.py')
+        raise SystemExit(f'[ovss] {where}: {err}; nothing was run') from err
+    return path
 
 
 def check_clip_files(args: argparse.Namespace,
@@ -477,12 +514,17 @@ def measured_on(args: argparse.Namespace, plan: Dict[str, Dict],
     one's config and data (recorded in its cell): a results file measured
     on anything else is not resumed."""
     known_clip = (known or {}).get('clip') or {}
-    return dict(
+    known_vfm = (known or {}).get('vfm') or {}
+    vfm = getattr(args, 'vfm_file', None)
+    on = dict(
         method=args.method, protocol=args.protocol, pamr=args.pamr,
         clip={path: file_record(path, known_clip.get(path))
               for path in clip_files(plan)},
         data_root=osp.abspath(args.data_root),
         cfg_options=list(args.cfg_options))
+    if vfm:  # ProxyCLIP's VFM file (other methods' records stay as they were)
+        on['vfm'] = {vfm: file_record(vfm, known_vfm.get(vfm))}
+    return on
 
 
 def load_results(path: str, args: argparse.Namespace,
@@ -661,6 +703,9 @@ def markdown(args: argparse.Namespace, rows: List[Dict], cells: Dict,
     sources += [f'none {"with" if s else "without"} PAMR'
                 for s in sorted(states) if s not in published]
     clip = clip_label(on) if on else 'the configs\' CLIP file'
+    for path, record in sorted(((on or {}).get('vfm') or {}).items()):
+        clip += (f', VFM {path} (SHA-256 '
+                 f'{str(record.get("sha256"))[:SHA_PREFIX]})')
     lines = [f'# {name} on the open-vocabulary benchmarks, CLIP {clip}',
              '', f'{protocol.capitalize()}, {pamr}; --cfg-options: '
              f'{options_text(args)}; {METRIC} (%). Published ({family}): '
@@ -722,6 +767,8 @@ def plan_benchmarks(args: argparse.Namespace) -> Dict[str, Dict]:
         clip_file = find_clip(args.clip)
         tower = clip_tower(clip_file)
         clip = clip_options(clip_file, tower)
+    if getattr(args, 'vfm_file', None):
+        clip = list(clip) + [f'{VFM_KEY}={args.vfm_file}']
     family = clip_family(tower)
     plan = {}
     for benchmark in BENCHMARKS:
@@ -739,6 +786,10 @@ def plan_benchmarks(args: argparse.Namespace) -> Dict[str, Dict]:
     short = ', '.join(
         clip_short_label(f, file_record(f).get('sha256'))
         if osp.isfile(f) else f for f in files)
+    vfm = getattr(args, 'vfm_file', None)
+    if vfm:  # the VFM beside the CLIP in the weights' column
+        short += ', VFM ' + clip_short_label(vfm,
+                                             file_record(vfm).get('sha256'))
     for job in plan.values():
         job['clip_short'] = short
     return plan
@@ -756,6 +807,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             '"The 8 benchmarks"); nothing was run')
     if args.clip:
         args.clip = find_clip(args.clip)
+    args.vfm_file = find_vfm(args)
     plan = plan_benchmarks(args)
     check_clip_files(args, plan)
     results_path = osp.join(args.work_dir, f'{RESULTS}.json')
@@ -775,9 +827,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     failed: List[str] = []
     test_tool = None
     start, measured = time.time(), 0
+    vfm = ''.join(f', VFM {p}' for p in results['measured_on'].get('vfm')
+                  or {})
     log(f'{METHOD_NAMES[args.method]}, {args.protocol} settings: '
         f'{len(args.datasets)} benchmark(s), data under {args.data_root}, '
-        f'CLIP {", ".join(results["measured_on"]["clip"])}, '
+        f'CLIP {", ".join(results["measured_on"]["clip"])}{vfm}, '
         f'--cfg-options {options_text(args)}, results in {args.work_dir}')
     for index, benchmark in enumerate(args.datasets, 1):
         head = f'{index}/{len(args.datasets)} {benchmark}'
