@@ -77,6 +77,12 @@ def test_citation_file_parses_and_cites_the_papers():
         ('Araslanov', 2020),
         'Self-Calibrated CLIP for Training-Free Open-Vocabulary '
         'Segmentation': ('Bai', 2024),
+        'ProxyCLIP: Proxy Attention Improves CLIP for Open-Vocabulary '
+        'Segmentation': ('Lan', 2024),
+        'Emerging Properties in Self-Supervised Vision Transformers':
+        ('Caron', 2021),
+        'DINOv2: Learning Robust Visual Features without Supervision':
+        ('Oquab', 2024),
     }
     assert set(refs) == set(wanted)
     for title, (author, year) in wanted.items():
