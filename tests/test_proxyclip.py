@@ -229,8 +229,8 @@ def test_segmentor_refuses_a_vfm_without_proxyclip_and_the_reverse(
                            vfm=tiny_vfm)
 
 
-def test_demo_runs_proxyclip_with_a_vfm_and_asks_for_one(vit_clip, tiny_vfm,
-                                                        tmp_path, capsys):
+def test_demo_runs_proxyclip_with_a_vfm_and_asks_for_one(
+        vit_clip, tiny_vfm, tmp_path, capsys):
     import importlib.util
     import os.path as osp
 

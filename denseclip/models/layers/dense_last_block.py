@@ -237,4 +237,3 @@ class DenseLastBlock(nn.Module):
         if self.ffn:
             y = y + block.mlp(block.ln_2(y))
         return y, k
-

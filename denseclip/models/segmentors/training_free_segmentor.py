@@ -1,6 +1,6 @@
 """The segmentor of training-free methods (MaskCLIP, SCLIP, ClearCLIP,
-NACLIP, SC-CLIP, ProxyCLIP): per-query scores (whole or batched slide windows), then PAMR, the
-softmax over all names, the maximum over each class's synonyms and the
+NACLIP, SC-CLIP, ProxyCLIP): per-query scores (whole or batched slide
+windows), then PAMR, the softmax over all names, the maximum over each class's synonyms and the
 background threshold, a chunk of names at a time at the image's size."""
 from numbers import Real
 from typing import Iterable, List, Optional, Sequence, Tuple
