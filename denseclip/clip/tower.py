@@ -5,6 +5,7 @@ from mmengine.model import BaseModule
 
 from .checkpoint import LoadReport, load_clip_tower
 from .files import clip_file_for
+from .weights_guard import configured_checkpoint
 from .weights_guard import require_clip_weights as guard_random_weights
 
 
@@ -68,12 +69,7 @@ class CLIPTower(BaseModule):
     @property
     def clip_checkpoint(self) -> Optional[str]:
         """The CLIP file this tower loads on ``init_weights``, if any."""
-        if self.pretrained is not None:
-            return self.pretrained
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            return cfg['checkpoint']
-        return None
+        return configured_checkpoint(self.pretrained, self.init_cfg)
 
     def init_weights(self) -> None:
         checkpoint = self.clip_checkpoint

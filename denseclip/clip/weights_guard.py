@@ -18,7 +18,7 @@ option to set. The check lives in the forward (a pre-hook) rather than in
 ``init_weights`` because ``init_weights`` is not called on the test path and a
 full checkpoint given with ``load_from`` is a legitimate source.
 """
-from typing import Callable, Dict, Iterable
+from typing import Callable, Dict, Iterable, Optional
 
 from mmengine.logging import print_log
 from torch import Size, nn
@@ -28,6 +28,17 @@ from .checkpoint import CLIPCheckpointError
 
 class RandomWeightsError(CLIPCheckpointError):
     """A module that must run on CLIP weights would run on random ones."""
+
+
+def configured_checkpoint(pretrained: Optional[str],
+                          init_cfg: Optional[dict]) -> Optional[str]:
+    """The file a module reads on ``init_weights``: its ``pretrained``, else
+    the checkpoint of an ``init_cfg=dict(type='Pretrained', ...)``."""
+    if pretrained is not None:
+        return pretrained
+    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        return init_cfg['checkpoint']
+    return None
 
 
 def on_state_dict_load(module: nn.Module, keys: Callable[[], Iterable[str]],

@@ -16,7 +16,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..clip.weights_guard import RandomWeightsError, on_state_dict_load
+from ..clip.weights_guard import (RandomWeightsError, configured_checkpoint,
+                                  on_state_dict_load)
 from .arch import read_vfm_arch
 from .checkpoint import VFMCheckpointError, VFMLoadReport, load_vfm_weights
 from .files import POS_INTERPOLATIONS, VFMArch
@@ -149,12 +150,7 @@ class VisionFoundationModel(BaseModule):
     @property
     def vfm_checkpoint(self) -> Optional[str]:
         """The VFM file read on ``init_weights``, if any."""
-        if self.pretrained is not None:
-            return self.pretrained
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            return cfg['checkpoint']
-        return None
+        return configured_checkpoint(self.pretrained, self.init_cfg)
 
     def init_weights(self) -> None:
         checkpoint = self.vfm_checkpoint
