@@ -211,3 +211,18 @@ def test_no_file_under_the_final_name_when_training_or_saving_fails(
     assert not os.path.exists(path)
     assert not os.path.exists(os.path.splitext(path)[0] + '.json')
     assert os.listdir(os.path.dirname(path)) == []
+
+
+def test_tool_tables_give_mean_and_worst_seed():
+    from denseclip_helpers import load_tool
+    tool = load_tool('toy_vfm')
+    scores = {row: {s: dict(class_mean=0.5 + 0.1 * s + 0.01 * i,
+                            per_class={0: 0.9, 3: 0.2 + 0.1 * s})
+                    for s in (0, 1)}
+              for i, row in enumerate(tool.ROWS)}
+    lines = tool.score_table(scores, [0, 1], 'class_mean')
+    assert lines[0] == '| model | seed 0 | seed 1 | mean | worst |'
+    assert lines[2] == f'| {tool.ROWS[0]} | 0.500 | 0.600 | 0.550 | 0.500 |'
+    assert len(lines) == 2 + len(tool.ROWS)
+    classes = tool.class_table(scores, [0, 1])
+    assert classes[2] == f'| {tool.ROWS[0]} | 0.900 | - | - | 0.250 | - |'

@@ -9,9 +9,10 @@ trained without labels on that seed's training images
 (``denseclip.toy.vfm_training.train_toy_vfm``, cached in
 ``WORK_DIR/vfm``), and on that seed's validation images (at the toy
 configs' 2x test scale) the share of ProxyCLIP's attention weight that stays
-in a patch's own class (``denseclip.toy.vfm_affinity``) for the trained
-VFM, the same ViT at its random initialisation, and the trained toy ViT
-CLIP's last-block input tokens (``prepare_trained_clip(work_dir, 'ViT')``).
+in a patch's own class (``denseclip.toy.vfm_affinity``) for the VFM
+trained on that seed's images, the one trained on seed 0's (the data the
+recipe was tuned on), the same ViT at its random initialisation, and the
+trained toy ViT CLIP's last-block input tokens (``prepare_trained_clip(work_dir, 'ViT')``).
 Prints the recipe and one markdown table, with the mean and the worst seed.
 """
 import argparse
@@ -23,7 +24,8 @@ from typing import Dict, List, Optional, Sequence
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-ROWS = ('trained VFM', 'random VFM', 'toy CLIP (last-block input)')
+ROWS = ('trained VFM (this seed\'s images)', 'trained VFM (seed 0\'s images)',
+        'random VFM', 'toy CLIP (last-block input)')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -55,6 +57,23 @@ def score_table(scores: Dict[str, Dict[int, Dict]], seeds: List[int],
     return lines
 
 
+def class_table(scores: Dict[str, Dict[int, Dict]],
+                seeds: List[int]) -> List[str]:
+    """Markdown rows: one per model, one column per toy class (its share,
+    mean over the seeds)."""
+    from denseclip.toy.data import TOY_CLASSES
+    lines = ['| model | ' + ' | '.join(TOY_CLASSES) + ' |',
+             '|---|' + '---:|' * len(TOY_CLASSES)]
+    for row in ROWS:
+        cells = []
+        for c in range(len(TOY_CLASSES)):
+            values = [scores[row][s]['per_class'][c] for s in seeds
+                      if c in scores[row][s]['per_class']]
+            cells.append(f'{sum(values) / len(values):.3f}' if values else '-')
+        lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
     import torch
@@ -82,11 +101,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             seconds[seed] = json.load(f)['seconds']
         samples = validation_samples(data_root)
         start = time.time()
-        scores[ROWS[0]][seed] = affinity_scores(
-            vfm_features(load_toy_vfm(path)), recipe.patch_size, samples)
-        scores[ROWS[1]][seed] = affinity_scores(
-            vfm_features(build_toy_vit(recipe)), recipe.patch_size, samples)
-        scores[ROWS[2]][seed] = affinity_scores(clip_features, clip_patch,
+        seed0 = train_toy_vfm(args.work_dir, 0, seed=args.seed,
+                              steps=recipe.steps, recipe=recipe)
+        rows = (vfm_features(load_toy_vfm(path)),
+                vfm_features(load_toy_vfm(seed0)),
+                vfm_features(build_toy_vit(recipe)))
+        for row, features in zip(ROWS, rows):
+            scores[row][seed] = affinity_scores(features, recipe.patch_size,
+                                                samples)
+        scores[ROWS[3]][seed] = affinity_scores(clip_features, clip_patch,
                                                 samples)
         print(f'[toy-vfm] data seed {seed}: scored in '
               f'{time.time() - start:.0f} s', flush=True)
@@ -102,6 +125,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     print('\n'.join(score_table(scores, seeds, 'class_mean')))
     print('\nThe same, mean over all patches (mostly background):\n')
     print('\n'.join(score_table(scores, seeds, 'patch')))
+    print('\nPer class, mean over the data seeds:\n')
+    print('\n'.join(class_table(scores, seeds)))
     return dict(scores=scores, seconds=seconds, recipe=recipe.to_dict(),
                 files={s: toy_vfm_path(args.work_dir, s) for s in seeds})
 

@@ -60,14 +60,16 @@ def summarize_shares(shares: List[Tensor], classes: List[Tensor]) -> Dict:
     """``patch``: the mean share over all patches of all images;
     ``class``: the mean over classes of each class's mean share (the
     background covers most patches; this weighs each class alike);
+    ``per_class``: each class's mean share;
     ``masked``: the fraction of patches whose row was all masked (left out)."""
     share = torch.cat(shares)
     cls = torch.cat(classes)
     finite = torch.isfinite(share)
     share, cls = share[finite], cls[finite]
-    per_class = [share[cls == c].mean().item() for c in cls.unique()]
+    per_class = {int(c): share[cls == c].mean().item() for c in cls.unique()}
     return dict(patch=share.mean().item(),
-                class_mean=float(np.mean(per_class)),
+                class_mean=float(np.mean(list(per_class.values()))),
+                per_class=per_class,
                 masked=1 - finite.float().mean().item())
 
 

@@ -81,13 +81,13 @@ class ToyVFMRecipe:
     depth: int = 3
     mlp_ratio: float = 4.0
     image_size: int = 96
-    steps: int = 800
+    steps: int = 600
     batch_size: int = 32
     lr: float = 1e-3
     warmup: int = 50
     weight_decay: float = 0.04
     clip_grad: float = 3.0
-    crop_scale: Tuple[float, float] = (0.25, 1.0)
+    crop_scale: Tuple[float, float] = (0.15, 1.0)
     brightness: float = 0.4
     contrast: float = 0.4
     saturation: float = 0.2
