@@ -120,8 +120,8 @@ def test_progress_lines():
               log_every=2)
     assert len(lines) == 3
     for k, line in zip((2, 4, 5), lines):
-        assert re.match(rf'\[toy-vfm\] step {k}/5 loss \d+\.\d{{4}}  ', line), \
-            line
+        pattern = rf'\[toy-vfm\] step {k}/5 loss \d+\.\d{{4}}  '
+        assert re.match(pattern, line), line
 
 
 def test_training_is_seeded():

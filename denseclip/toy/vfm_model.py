@@ -33,7 +33,7 @@ def vfm_heads(width: int) -> int:
 
 
 def imagenet_normalize(rgb01: Tensor) -> Tensor:
-    """``[B, 3, H, W]`` RGB in 0..1 -> normalised with ImageNet's statistics."""
+    """``[B, 3, H, W]`` RGB in 0..1, normalised by ImageNet's statistics."""
     mean = rgb01.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = rgb01.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (rgb01 - mean) / std
@@ -85,7 +85,7 @@ class Block(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """``proj``: a ``patch x patch`` convolution of stride ``patch``, with bias."""
+    """``proj``: a ``patch x patch`` convolution, stride ``patch``, bias."""
 
     def __init__(self, patch_size: int, width: int):
         super().__init__()
@@ -154,7 +154,7 @@ class ToyViT(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def tokens(self, images: Tensor) -> Tensor:
-        """All tokens after the final norm ``[B, 1 + h*w, C]`` (class first)."""
+        """All tokens after the final norm ``[B, 1 + h*w, C]``, class first."""
         x = self.patch_embed(images)
         grid = tuple(x.shape[-2:])
         x = x.flatten(2).transpose(1, 2)

@@ -102,7 +102,7 @@ class ToyVFMRecipe:
     seed: int = 0
 
     def to_dict(self) -> Dict:
-        """JSON-ready settings (a manifest compares them to decide on reuse)."""
+        """JSON-ready settings (a manifest compares them for reuse)."""
         settings = asdict(self)
         settings['crop_scale'] = list(self.crop_scale)
         return settings
