@@ -226,3 +226,30 @@ def test_tool_tables_give_mean_and_worst_seed():
     assert len(lines) == 2 + len(tool.ROWS)
     classes = tool.class_table(scores, [0, 1])
     assert classes[2] == f'| {tool.ROWS[0]} | 0.900 | - | - | 0.250 | - |'
+
+
+def test_corresponding_points_follow_the_crops():
+    from denseclip.toy.vfm_training import corresponding_points
+    grid = 4
+    whole = torch.tensor([[0., 0., 1., 1.]])
+    flipped = torch.tensor([[0., 0., -1., 1.]])
+    left_half = torch.tensor([[-0.5, 0., 0.5, 1.]])
+    feature_map = torch.arange(16.).view(1, 1, 4, 4)
+
+    def sample(points):
+        return F.grid_sample(feature_map, points, align_corners=False)[0, 0]
+
+    points, inside = corresponding_points(whole, whole, grid)
+    assert inside.all()
+    torch.testing.assert_close(sample(points), feature_map[0, 0])
+    points, inside = corresponding_points(whole, flipped, grid)
+    torch.testing.assert_close(sample(points), feature_map[0, 0].flip(1))
+    # the left half of the image, seen by a view of the whole image: its
+    # patch centres fall on the whole view's left two columns
+    points, inside = corresponding_points(left_half, whole, grid)
+    assert inside.all()
+    torch.testing.assert_close(points[0, 0, :, 0],
+                               torch.tensor([-0.875, -0.625, -0.375, -0.125]))
+    # and the whole image's right half lies outside the left-half view
+    _, inside = corresponding_points(whole, left_half, grid)
+    assert inside[0, :, :2].all() and not inside[0, :, 2:].any()
