@@ -11,6 +11,7 @@ import pytest
 import torch
 from denseclip_helpers import load_tool
 from mmengine.config import Config
+from vfm_helpers import write_tiny_dino
 
 from denseclip.clip.checkpoint import load_clip_checkpoint
 from denseclip.toy.captions import (BACKGROUND, content_caption,
@@ -35,7 +36,8 @@ TINY_BATCH = 64
 # steps it matched 83% of the captions, short of what it is checked for)
 VIT_TINY_STEPS = 200
 VIT_TINY_WARMUP = 25
-METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip')
+METHODS = ('maskclip', 'sclip', 'clearclip', 'naclip', 'scclip',
+           'proxyclip')
 
 
 # --------------------------------------------------------------- captions
@@ -349,8 +351,9 @@ def _method_cfg(method: str) -> Config:
 
 
 def test_toy_method_configs_differ_only_in_the_last_block_and_settings():
-    """configs/toy/{sclip,clearclip,naclip,scclip}_vit_toy.py are MaskCLIP's toy
-    ViT config with another last block and the method's own settings."""
+    """configs/toy/{sclip,clearclip,naclip,scclip,proxyclip}_vit_toy.py are
+    MaskCLIP's toy ViT config with another last block and the method's own
+    settings (ProxyCLIP: and its VFM, the toy VFM file)."""
     def flat(tree, prefix=''):
         if isinstance(tree, dict):
             out = {}
@@ -372,7 +375,9 @@ def test_toy_method_configs_differ_only_in_the_last_block_and_settings():
                'model.backbone.dense_last_block.self_adjust.pre_layer',
                'model.backbone.dense_last_block.self_adjust.post_layer',
                'model.backbone.dense_last_block.fusion.layers',
-               'model.backbone.dense_last_block.cls_weight'}
+               'model.backbone.dense_last_block.cls_weight',
+               # ProxyCLIP's vision foundation model
+               'toy_vfm_file', 'model.vfm.type', 'model.vfm.pretrained'}
     for method in METHODS[1:]:
         cfg = flat(_method_cfg(method).to_dict())
         changed = {k for k in base.keys() | cfg.keys()
@@ -394,8 +399,10 @@ def test_toy_method_table_runs_every_method_with_and_without_pamr(
     _, clip = tiny_vit_clip
     table_tool = load_tool('toy_method_table')
     csv_path = str(tmp_path / 'table.csv')
+    vfm = write_tiny_dino(str(tmp_path / 'vfm.pth'))
     out = table_tool.main(['--work-dir', str(tmp_path / 'toy'), '--clip',
-                           clip, '--data-seeds', '3', '--csv', csv_path])
+                           clip, '--vfm', vfm, '--data-seeds', '3', '--csv',
+                           csv_path])
     results = out['results']
     assert set(results) == {(m, p, 3) for m in table_tool.ROWS
                             for p in (False, True)}
@@ -415,13 +422,15 @@ def test_toy_method_table_runs_every_method_with_and_without_pamr(
     assert on['clip']['path'] == clip and len(on['clip']['sha256']) == 64
     assert on['data'][3]['root'] == data_root and on['data'][3]['images'] == 4
     assert lines[-1].startswith(f'Measured on CLIP {clip} (sha256 ')
+    assert f'; VFM {vfm} (sha256 ' in lines[-1]
     assert f'data seed 3: {data_root} (4 images, 8 files' in lines[-1]
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ['method', 'pamr', 'data_seed', 'mIoU', 'clip',
                              'clip_sha256', 'data_root', 'data_images',
                              'data_fingerprint', 'cfg_options']
-    assert len(rows) == 2 * len(table_tool.ROWS) == 12
+    assert len(rows) == 2 * len(table_tool.ROWS) == 14
+    assert on['vfm']['path'] == vfm and len(on['vfm']['sha256']) == 64
     assert {(r['clip_sha256'], r['data_root'], r['data_fingerprint'])
             for r in rows} == {(on['clip']['sha256'], data_root,
                                 on['data'][3]['fingerprint'])}

@@ -1,8 +1,10 @@
-"""MaskCLIP, SCLIP, ClearCLIP, NACLIP, SC-CLIP on the toy ViT CLIP
-(toy-method-table).
+"""MaskCLIP, SCLIP, ClearCLIP, NACLIP, SC-CLIP, ProxyCLIP on the toy ViT
+CLIP (toy-method-table).
 
     python tools/toy_method_table.py [--work-dir work_dirs/toy]
                                      [--data-seeds 0 1] [--no-pamr]
+                                     [--methods MaskCLIP ProxyCLIP ...]
+                                     [--vfm FILE]
                                      [--clip FILE] [--csv FILE] [--verbose]
                                      [--cfg-options k=v ...]
 
@@ -10,8 +12,10 @@ The trained toy ViT CLIP (``TOY_CLIP_RECIPES['ViT']``, trained once and
 cached as ``tools/toy_demo.py`` does; ``--clip`` another file of the same
 shape) and, for each data seed, the toy dataset generated from it; then each
 method's toy config (``configs/toy/<method>_vit_toy.py`` for maskclip,
-sclip, clearclip, naclip, scclip: the same CLIP, only the last block and the
-method's settings differ; and MaskCLIP without the residual and the FFN, as
+sclip, clearclip, naclip, scclip, proxyclip: the same CLIP, only the last
+block and the method's settings differ; ProxyCLIP's vision foundation model
+is the toy VFM, trained once without labels on data seed 0's training
+images, ``denseclip/toy/vfm_training.py``, and used for every seed; and MaskCLIP without the residual and the FFN, as
 ClearCLIP's code runs it) through mmengine's test loop on the validation
 split, without and with PAMR (when the training-free segmentor has it).
 Prints one markdown table (mIoU per method and data seed, and the CLIP's
@@ -38,7 +42,8 @@ from typing import Dict, List, Optional, Sequence
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-METHODS = ('MaskCLIP', 'SCLIP', 'ClearCLIP', 'NACLIP', 'SC-CLIP')
+METHODS = ('MaskCLIP', 'SCLIP', 'ClearCLIP', 'NACLIP', 'SC-CLIP',
+           'ProxyCLIP')
 # MaskCLIP as ClearCLIP's code runs it: the value path alone, which tells
 # what the residual and the FFN do apart from the kind of attention
 PLAIN_MASKCLIP = 'MaskCLIP w/o residual, FFN'
@@ -73,9 +78,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='seeds of the toy datasets (default: 0 1)')
     parser.add_argument('--no-pamr', action='store_true',
                         help='only the rows without PAMR')
+    parser.add_argument('--methods', nargs='+', choices=METHODS,
+                        default=list(METHODS),
+                        help='the methods\' rows (default: all; MaskCLIP '
+                        'brings its row without residual and FFN)')
     parser.add_argument('--clip', default=None,
                         help='a toy ViT CLIP file of TRAINED_VIT\'s shape '
                         'to use instead of the trained recipe')
+    parser.add_argument('--vfm', default=None,
+                        help='a VFM file for ProxyCLIP instead of the toy '
+                        'VFM (trained once on data seed 0)')
     parser.add_argument('--csv', default=None, help='also write the table '
                         'as CSV (method, pamr, data seed, mIoU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -134,19 +146,28 @@ def measured_on_note(measured_on: Dict) -> str:
     data = '; '.join(f'data seed {seed}: {describe(record)}'
                      for seed, record in measured_on['data'].items())
     options = ' '.join(measured_on['cfg_options']) or 'none'
-    return (f'Measured on CLIP {describe(measured_on["clip"])}; {data}; '
-            f'--cfg-options: {options}.')
+    vfm = (f'; VFM {describe(measured_on["vfm"])}'
+           if measured_on.get('vfm') else '')
+    return (f'Measured on CLIP {describe(measured_on["clip"])}{vfm}; '
+            f'{data}; --cfg-options: {options}.')
+
+
+def chosen_rows(methods: Sequence[str]) -> List[str]:
+    """The table's rows for ``methods``, in :data:`ROWS`' order."""
+    return [row for row in ROWS if row in methods or
+            (row == PLAIN_MASKCLIP and 'MaskCLIP' in methods)]
 
 
 def markdown_table(results: Dict[tuple, float], seeds: Sequence[int],
                    pamr_rows: Sequence[bool], retrieval: float,
-                   num_val: int, measured_on: Optional[Dict] = None) -> str:
+                   num_val: int, measured_on: Optional[Dict] = None,
+                   rows: Sequence[str] = ROWS) -> str:
     """One row per method (and per method + PAMR), one column per seed;
     under it, what they were measured on."""
     lines = ['| method | ' + ' | '.join(f'data seed {s}' for s in seeds) +
              ' | mean |', '|---|' + '---|' * (len(seeds) + 1)]
     for pamr in pamr_rows:
-        for method in ROWS:
+        for method in rows:
             values = [results[(method, pamr, s)] for s in seeds]
             lines.append(f'| {method}{" + PAMR" if pamr else ""} | ' +
                          ' | '.join(f'{v:.1f}' for v in values) +
@@ -219,16 +240,24 @@ def run(args: argparse.Namespace) -> Dict:
     measured_on = dict(clip=file_record(clip_file), data={},
                        cfg_options=[f'{k}={v}' for k, v in
                                     args.cfg_options.items()])
+    rows = chosen_rows(args.methods)
+    row_options = {row: dict(ROW_OPTIONS.get(row, {})) for row in rows}
+    if 'ProxyCLIP' in rows:  # the toy VFM, trained once (data seed 0)
+        from denseclip.toy.vfm_training import train_toy_vfm
+        vfm_file = (osp.abspath(args.vfm) if args.vfm else
+                    train_toy_vfm(work_dir, data_seed=0))
+        measured_on['vfm'] = file_record(vfm_file)
+        row_options['ProxyCLIP']['model.vfm.pretrained'] = vfm_file
     for seed in args.data_seeds:
         files = prepare_toy_files(work_dir, seed)
         measured_on['data'][seed] = data_record(files.data_root)
         for pamr in pamr_rows:
-            for method in ROWS:
+            for method in rows:
                 t = time.time()
                 metrics = test_method(
                     CONFIGS[method], clip_file, files.data_root,
                     osp.join(work_dir, 'method_table', f'seed{seed}'), pamr,
-                    dict(ROW_OPTIONS.get(method, {}), **args.cfg_options))
+                    dict(row_options[method], **args.cfg_options))
                 results[(method, pamr, seed)] = metrics['mIoU']
                 pamr_note = '+ PAMR' if pamr else ''
                 print(f'seed {seed}  {method:26s} {pamr_note:6s} mIoU'
@@ -236,7 +265,7 @@ def run(args: argparse.Namespace) -> Dict:
                       f'{metrics["aAcc"]:5.1f}  ({time.time() - t:.0f} s)',
                       flush=True)
     table = markdown_table(results, args.data_seeds, pamr_rows, retrieval,
-                           DATA['num_val'], measured_on)
+                           DATA['num_val'], measured_on, rows)
     print('\n' + table)
     if args.csv:
         write_csv(args.csv, results, measured_on)
