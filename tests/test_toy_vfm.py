@@ -253,3 +253,26 @@ def test_corresponding_points_follow_the_crops():
     # and the whole image's right half lies outside the left-half view
     _, inside = corresponding_points(whole, left_half, grid)
     assert inside[0, :, :2].all() and not inside[0, :, 2:].any()
+
+
+@pytest.mark.parametrize('size', [(32, 32), (40, 72), (96, 64)])
+def test_toy_vfm_file_loads_into_the_vision_foundation_model(tmp_path, size):
+    # the toy configs give the toy VFM's file to VisionFoundationModel: it
+    # must read the architecture from the tensors alone, take every tensor,
+    # and give the ToyViT's features at the training size and at others
+    # (DINO's position interpolation on both sides)
+    from denseclip.vfm import VisionFoundationModel
+    vit = build_toy_vit(TINY, seed=3).eval()
+    path = str(tmp_path / 'toy_vfm.pth')
+    torch.save(vit.state_dict(), path)
+    vfm = VisionFoundationModel(pretrained=path, input_norm='imagenet')
+    vfm.init_weights()
+    assert (vfm.patch_size, vfm.width, vfm.heads, len(vfm.blocks)) == \
+        (8, 64, 1, 2)
+    assert vfm.arch.image_size == 32
+    report = vfm.load_report
+    assert sorted(report.loaded) == sorted(vit.state_dict())
+    assert not (report.missing or report.unexpected or report.unused)
+    x = torch.randn(2, 3, *size)
+    with torch.no_grad():
+        torch.testing.assert_close(vfm(x), vit(x), atol=1e-5, rtol=1e-5)
