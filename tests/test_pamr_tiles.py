@@ -110,3 +110,29 @@ def test_segmentor_labels_tiled_equal_the_whole_image(rn_clip, tmp_path,
     assert whole.shape == (301, 203) and len(whole.unique()) >= 3
     assert torch.equal(labels[2, 64], whole)
     assert torch.equal(labels[64, None], whole)
+
+
+@pytest.mark.parametrize('tile, lines', [(128, 10), (256, 0)])
+def test_pamr_on_many_tiles_reports_progress(rn_clip, tmp_path, monkeypatch,
+                                             tile, lines):
+    """A photo of many tiles says how far PAMR is (about ten lines); an
+    image of a few tiles, as a benchmark's, says nothing."""
+    from denseclip.models.segmentors import training_free_segmentor as tfs
+    said = []
+    monkeypatch.setattr(tfs, 'print_log', lambda msg, **kw: said.append(msg))
+    cfg = toy_maskclip_cfg(rn_clip, NAMES, cache_dir=str(tmp_path))
+    cfg.update(pamr=dict(type='PAMR', num_iter=1, dilations=(2, ),
+                         tile_size=tile))
+    cfg.test_cfg = dict(mode='whole', class_chunk=2)
+    model = MODELS.build(cfg).eval()
+    model.decode_head.forward = lambda feats: torch.zeros(1, 6, 8, 6)
+    # 3 x 10 tiles of 128, 2 x 5 of 256
+    meta = dict(META, ori_shape=(301, 1203))
+    with torch.no_grad():
+        model.predict(torch.rand(1, 3, 64, 48),
+                      [SegDataSample(metainfo=copy.deepcopy(meta))])
+    assert len(said) == lines
+    if lines:
+        assert said[0].startswith('PAMR: 3/30 tiles of the 1203x301 image '
+                                  'done (')
+        assert said[-1].startswith('PAMR: 30/30 tiles')

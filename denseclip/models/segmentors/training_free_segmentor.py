@@ -1,11 +1,14 @@
 """The segmentor of training-free methods (MaskCLIP, SCLIP, ClearCLIP,
 NACLIP, SC-CLIP, ProxyCLIP): per-query scores (whole or batched slide
-windows), then PAMR, the softmax over all names, the maximum over each class's synonyms and the
-background threshold, a chunk of names at a time at the image's size."""
+windows), then PAMR, the softmax over all names, the maximum over each
+class's synonyms and the background threshold, a chunk of names at a time at
+the image's size."""
+import time
 from numbers import Real
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
@@ -17,6 +20,11 @@ from torch import Tensor
 from ..postprocess import PAMR  # noqa: F401  (registers it)
 from ..postprocess.resized_crop import resized_crop
 from .slide_windows import batched_slide_inference
+
+# an image of at least this many PAMR tiles (4 megapixels with 512-pixel
+# tiles: a photo, not a benchmark image) reports PAMR's progress, about ten
+# lines: on 2 CPU cores a 48-megapixel photo takes minutes
+PAMR_PROGRESS_MIN_TILES = 16
 
 # full-size scores held at once: at most this many names ...
 DEFAULT_CLASS_CHUNK = 64
@@ -353,7 +361,11 @@ class TrainingFreeSegmentor(EncoderDecoder):
         pixels = self._unpadded(image.float(), meta)
         class_chunk, chunk_numel = self.chunk_sizes()
         labels = torch.empty(size, dtype=torch.long, device=logits.device)
-        for rows, cols, inner_rows, inner_cols in self.pamr.tiles(size):
+        tiles = list(self.pamr.tiles(size))
+        report_every = (-(-len(tiles) // 10)
+                        if len(tiles) >= PAMR_PROGRESS_MIN_TILES else 0)
+        started = time.monotonic()
+        for done, (rows, cols, inner_rows, inner_cols) in enumerate(tiles, 1):
 
             def crop(x: Tensor) -> Tensor:
                 return resized_crop(x, size, rows, cols, self.align_corners)
@@ -366,6 +378,12 @@ class TrainingFreeSegmentor(EncoderDecoder):
                 for start in range(0, scores.shape[1], step))
             labels[rows, cols][inner_rows, inner_cols] = self.merged_labels(
                 chunks, dropped, threshold)[inner_rows, inner_cols]
+            if report_every and (done % report_every == 0
+                                 or done == len(tiles)):
+                print_log(f'PAMR: {done}/{len(tiles)} tiles of the '
+                          f'{size[1]}x{size[0]} image done '
+                          f'({time.monotonic() - started:.0f} s)',
+                          logger='current')
         return labels
 
     def merged_labels(self, chunks: Iterable[Tensor],
