@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmseg.apis import inference_model, init_model
 from mmseg.visualization import SegLocalVisualizer
 
@@ -72,13 +72,18 @@ def _vit_options(clip):
 # ------------------------------------------------- training-free configs
 @pytest.mark.parametrize('pamr', [False, True], ids=['no_pamr', 'pamr'])
 @pytest.mark.parametrize('method', ['maskclip', 'sclip', 'clearclip',
-                                    'naclip'])
-def test_init_model_on_each_training_free_config(vit_clip, photo, tmp_path,
-                                                 method, pamr):
+                                    'naclip', 'scclip', 'proxyclip'])
+def test_init_model_on_each_training_free_config(vit_clip, tiny_vfm, photo,
+                                                 tmp_path, method, pamr):
+    from test_ovss_configs import tiny_scclip_layers, tiny_vfm_options
     config = osp.join(REPO, 'configs', 'ovss', method,
                       f'{method}_vit-b16_voc21.py')
     options = _vit_options(vit_clip)
     options['model.decode_head.text_cache_dir'] = str(tmp_path)
+    for option in (tiny_scclip_layers(method) +
+                   tiny_vfm_options(method, tiny_vfm)):
+        key, value = option.split('=', 1)
+        options[key] = DictAction._parse_iterable(value)  # as --cfg-options
     cfg = Config.fromfile(config)
     cfg.model.pamr = PAMR if pamr else None  # a dict over None: no merge
     model = init_model(cfg, None, device='cpu', cfg_options=options)
@@ -167,12 +172,15 @@ def test_init_model_on_maskclip_plus_with_a_student_checkpoint(photo,
 # ------------------------------------------------ the public builder
 @pytest.mark.parametrize('method, pamr', [
     ('maskclip', False), ('sclip', True), ('clearclip', False),
-    ('naclip', True)])
-def test_training_free_model_is_ready_for_mmseg_apis(vit_clip, photo,
-                                                     tmp_path, method, pamr):
+    ('naclip', True), ('proxyclip', True)])
+def test_training_free_model_is_ready_for_mmseg_apis(vit_clip, tiny_vfm,
+                                                     photo, tmp_path, method,
+                                                     pamr):
+    vfm = tiny_vfm if method == 'proxyclip' else None
     model = training_free_model(
         vit_clip.jit, 'sky|cloud,tree,red car', method, 'cpu', pamr=pamr,
-        templates='single', text_cache_dir=str(tmp_path))
+        templates='single', text_cache_dir=str(tmp_path), vfm=vfm)
+    assert (model.vfm is not None) == (method == 'proxyclip')
     assert model.cfg.method == method and not model.training
     assert (model.pamr is not None) == pamr
     assert model.decode_head.class_name_sets.synonyms == (
