@@ -6,24 +6,20 @@ timm's without layer scale or registers): ``cls_token [1, 1, C]``,
 (a ``patch x patch`` convolution with bias), pre-norm blocks
 ``blocks.{i}.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}``
 (LayerNorm eps 1e-6, heads split as ``reshape(B, N, 3, heads, C // heads)``,
-exact GELU) and a final ``norm``. Its state dict is what
-``denseclip.vfm.VisionFoundationModel`` reads from a DINO file; it has one
+exact GELU) and a final ``norm``: the blocks, patch embedding and DINO's
+position interpolation of :mod:`denseclip.vfm`, whose
+``VisionFoundationModel`` reads its state dict as a DINO file; it has one
 head per 64 channels (at least one), the rule that module applies to a
 file without a config.
 
 Inputs are ImageNet-normalised RGB (:func:`imagenet_normalize`), as DINO's.
 """
-import math
-from typing import Tuple
-
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-LAYER_NORM_EPS = 1e-6
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-DINO_OFFSET = 0.1  # DINO's interpolate_pos_encoding
+from denseclip.vfm.normalization import IMAGENET_MEAN, IMAGENET_STD
+from denseclip.vfm.pos_embed import resize_pos_embed
+from denseclip.vfm.vit import LAYER_NORM_EPS, Block, PatchEmbed
 
 
 def vfm_heads(width: int) -> int:
@@ -37,80 +33,6 @@ def imagenet_normalize(rgb01: Tensor) -> Tensor:
     mean = rgb01.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = rgb01.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (rgb01 - mean) / std
-
-
-class Attention(nn.Module):
-    """timm's / DINO's attention: one ``qkv`` Linear with bias, ``proj``."""
-
-    def __init__(self, width: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(width, 3 * width)
-        self.proj = nn.Linear(width, width)
-
-    def forward(self, x: Tensor) -> Tensor:
-        B, N, C = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.heads,
-                                  C // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        return self.proj(out.transpose(1, 2).reshape(B, N, C))
-
-
-class Mlp(nn.Module):
-    """``fc2(GELU(fc1(x)))`` with exact GELU."""
-
-    def __init__(self, width: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(width, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, width)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class Block(nn.Module):
-    """Pre-norm residual block, no layer scale."""
-
-    def __init__(self, width: int, heads: int, mlp_ratio: float):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
-        self.attn = Attention(width, heads)
-        self.norm2 = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
-        self.mlp = Mlp(width, int(width * mlp_ratio))
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class PatchEmbed(nn.Module):
-    """``proj``: a ``patch x patch`` convolution, stride ``patch``, bias."""
-
-    def __init__(self, patch_size: int, width: int):
-        super().__init__()
-        self.proj = nn.Conv2d(3, width, patch_size, stride=patch_size)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.proj(x)
-
-
-def dino_resize_pos_embed(pos_embed: Tensor, grid: Tuple[int, int],
-                          image_hw: Tuple[int, int]) -> Tensor:
-    """DINO's ``interpolate_pos_encoding``: the square table bicubically
-    rescaled by ``(h + 0.1) / side``, ``(w + 0.1) / side``; unchanged for the
-    training grid of a square input."""
-    side = math.isqrt(pos_embed.shape[1] - 1)
-    h, w = grid
-    if (h, w) == (side, side) and image_hw[0] == image_hw[1]:
-        return pos_embed
-    dim = pos_embed.shape[-1]
-    table = pos_embed[:, 1:].reshape(1, side, side, dim).permute(0, 3, 1, 2)
-    table = F.interpolate(table, mode='bicubic',
-                          scale_factor=((h + DINO_OFFSET) / side,
-                                        (w + DINO_OFFSET) / side))
-    table = table.permute(0, 2, 3, 1).reshape(1, h * w, dim)
-    return torch.cat([pos_embed[:, :1], table], dim=1)
 
 
 class ToyViT(nn.Module):
@@ -159,8 +81,8 @@ class ToyViT(nn.Module):
         grid = tuple(x.shape[-2:])
         x = x.flatten(2).transpose(1, 2)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        x = x + dino_resize_pos_embed(self.pos_embed, grid,
-                                      tuple(images.shape[-2:]))
+        x = x + resize_pos_embed(self.pos_embed, grid,
+                                 tuple(images.shape[-2:]), 'dino')
         for block in self.blocks:
             x = block(x)
         return self.norm(x)
