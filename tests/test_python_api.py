@@ -191,6 +191,22 @@ def test_training_free_model_is_ready_for_mmseg_apis(vit_clip, tiny_vfm,
                  str(tmp_path / 'painted.png'))
 
 
+def test_training_free_model_hides_mmsegs_build_warnings(vit_clip, tmp_path):
+    """mmseg warns on every head it builds (build_loss deprecated,
+    avg_non_ignore); users cannot act on it. The caller's own warning
+    filters are left as they were."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        training_free_model(vit_clip.jit, ['a', 'b'], 'maskclip',
+                            templates='single', text_cache_dir=str(tmp_path))
+        warnings.warn('the caller\'s own', UserWarning)
+    messages = [str(w.message) for w in caught]
+    assert not [m for m in messages
+                if 'build_loss' in m or 'avg_non_ignore' in m], messages
+    assert "the caller's own" in messages
+
+
 def test_training_free_model_defaults_to_naclip_on_a_vit_maskclip_on_rn(
         vit_clip, rn_clip, tmp_path):
     vit = training_free_model(vit_clip.jit, ['a', 'b'], templates='single',

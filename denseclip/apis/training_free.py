@@ -23,6 +23,7 @@ from ..clip.files import find_clip_file
 from ..clip.arch import ClipArch, read_clip_arch
 from ..clip.class_names import ClassNames
 from ..clip.prompt_class_names import resolve_class_name_sets
+from ..utils.tool_output import quiet_warnings
 from ..visualization import make_palette
 from .maskclip_model import (maskclip_model_cfg, method_settings,
                              method_test_pipeline)
@@ -180,7 +181,8 @@ def training_free_model(clip: str,
         raise ValueError(f'palette has {len(palette)} colours for '
                          f'{len(labels)} classes')
     register_all_modules(init_default_scope=True)
-    model = MODELS.build(model_cfg)
+    with quiet_warnings():  # mmseg's own, given on every build of its heads
+        model = MODELS.build(model_cfg)
     model.cfg = Config(dict(model=model_cfg, test_pipeline=pipeline,
                             method=method, default_scope='mmseg'))
     model.dataset_meta = dict(classes=tuple(labels),
