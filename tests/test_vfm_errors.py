@@ -223,7 +223,6 @@ def test_missing_and_unexpected_tensors(tmp_path, dino_file):
 
 
 def test_heads_from_config_json(tmp_path):
-    pytest.importorskip('transformers')
     from vfm_helpers import save_transformers, tiny_vit
     folder = save_transformers(tiny_vit(8), str(tmp_path / 'vit'))
     with pytest.raises(VFMCheckpointError, match=(

@@ -13,8 +13,6 @@ from vfm_helpers import (HEADS, WIDTH, hf_weights, official_to_timm,
                          save_transformers, tiny_dinov2_reg, tiny_vit,
                          to_official)
 
-pytest.importorskip('transformers')
-
 
 @pytest.fixture(scope='module')
 def dino(tmp_path_factory):

@@ -10,8 +10,6 @@ from denseclip.vfm.normalization import (CLIP_MEAN_01, CLIP_STD_01,
 from vfm_helpers import (HEADS, LAYERS, WIDTH, patch_tokens, save_transformers,
                          tiny_dinov2_reg, tiny_vit)
 
-pytest.importorskip('transformers')
-
 TOL = 1e-5
 
 
