@@ -37,8 +37,14 @@ demo-maskclip-plus: install
 maskclip-table: install
 	$(PY) tools/toy_maskclip_table.py
 
-# docs/ovss.md's toy table: MaskCLIP / SCLIP / ClearCLIP / NACLIP on the toy
-# ViT CLIP, without and with PAMR, data seeds 0 and 1
+# docs/ovss.md's toy table: MaskCLIP / SCLIP / ClearCLIP / NACLIP / SC-CLIP /
+# ProxyCLIP on the toy ViT CLIP, without and with PAMR, data seeds 0 and 1
 .PHONY: toy-method-table
 toy-method-table: install
 	$(PY) tools/toy_method_table.py
+
+# docs/toy_vfm.md's table: the toy VFM (trained once on data seed 0's images)
+# scored on data seeds 0-3
+.PHONY: toy-vfm
+toy-vfm: install
+	$(PY) tools/toy_vfm.py --data-seeds 0 1 2 3 --train-on seed0
