@@ -193,8 +193,8 @@ def test_training_free_model_is_ready_for_mmseg_apis(vit_clip, tiny_vfm,
 
 def test_training_free_model_hides_mmsegs_build_warnings(vit_clip, tmp_path):
     """mmseg warns on every head it builds (build_loss deprecated,
-    avg_non_ignore); users cannot act on it. The caller's own warning
-    filters are left as they were."""
+    avg_non_ignore); users cannot act on it: shown with verbose=True only.
+    The caller's own warning filters are left as they were."""
     import warnings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
@@ -205,6 +205,13 @@ def test_training_free_model_hides_mmsegs_build_warnings(vit_clip, tmp_path):
     assert not [m for m in messages
                 if 'build_loss' in m or 'avg_non_ignore' in m], messages
     assert "the caller's own" in messages
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        training_free_model(vit_clip.jit, ['a', 'b'], 'maskclip',
+                            templates='single', text_cache_dir=str(tmp_path),
+                            verbose=True)
+    messages = [str(w.message) for w in caught]
+    assert [m for m in messages if 'build_loss' in m], messages
 
 
 def test_training_free_model_defaults_to_naclip_on_a_vit_maskclip_on_rn(

@@ -164,7 +164,7 @@ def build_model(args, names):
         scale=tuple(args.scale) if args.scale else None,
         templates=args.templates, ks_thresh=args.ks, pd_thresh=args.pd,
         text_heads=args.text_heads, vision_heads=args.vision_heads,
-        text_cache_dir=args.cache_dir, vfm=args.vfm)
+        text_cache_dir=args.cache_dir, vfm=args.vfm, verbose=args.verbose)
     long_side, short_side = model.cfg.test_pipeline[1]['scale']
     print(f'{model.cfg.method}: {model.test_cfg.mode} inference, images fit '
           f'in {long_side}x{short_side}{", PAMR" if args.pamr else ""}')

@@ -123,7 +123,8 @@ def training_free_model(clip: str,
                         vision_heads: Optional[int] = None,
                         text_cache_dir: Optional[str] = None,
                         palette: Optional[Sequence[Sequence[int]]] = None,
-                        vfm: Optional[str] = None):
+                        vfm: Optional[str] = None,
+                        verbose: bool = False):
     """A ``TrainingFreeSegmentor`` of ``method`` on ``clip`` for
     ``classes``, in eval mode on ``device``, its CLIP weights read and the
     class names encoded (a bad name or file fails here, before any image).
@@ -155,6 +156,8 @@ def training_free_model(clip: str,
         palette: an RGB colour per class (default: distinct hues).
         vfm: ProxyCLIP's vision foundation model, a file or a name
             (``'dino_vitb8'``, looked up in ``pretrained/``).
+        verbose: also show the warnings mmseg gives on every build of its
+            heads (hidden by default, as the tools hide them).
     """
     clip_file = resolve_clip(clip)
     names = parse_classes(classes)
@@ -181,7 +184,7 @@ def training_free_model(clip: str,
         raise ValueError(f'palette has {len(palette)} colours for '
                          f'{len(labels)} classes')
     register_all_modules(init_default_scope=True)
-    with quiet_warnings():  # mmseg's own, given on every build of its heads
+    with quiet_warnings(verbose):
         model = MODELS.build(model_cfg)
     model.cfg = Config(dict(model=model_cfg, test_pipeline=pipeline,
                             method=method, default_scope='mmseg'))
