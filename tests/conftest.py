@@ -13,7 +13,21 @@ from denseclip.toy.clip_model import (TOY_RESNET, TOY_VIT, build_openai_clip,
                                       write_clip_checkpoint)
 from denseclip.toy.files import ToyFiles, prepare_toy_files
 
-torch.set_num_threads(2)
+
+def _threads_per_process() -> int:
+    """2 torch threads, or under pytest-xdist the cores shared among its
+    workers (at least 1): two workers of 2 threads each on 2 cores spent
+    more than twice the CPU time of a serial run, spinning."""
+    workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+    return max(1, min(2, (os.cpu_count() or 2) // max(workers, 1)))
+
+
+THREADS = _threads_per_process()
+torch.set_num_threads(THREADS)
+if 'PYTEST_XDIST_WORKER' in os.environ:
+    # tools the tests start in a fresh interpreter get the same share
+    os.environ['OMP_NUM_THREADS'] = str(THREADS)
+
 register_all_modules(init_default_scope=True)  # default scope 'mmseg'
 
 
