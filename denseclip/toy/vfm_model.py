@@ -17,15 +17,10 @@ Inputs are ImageNet-normalised RGB (:func:`imagenet_normalize`), as DINO's.
 import torch
 from torch import Tensor, nn
 
+from denseclip.vfm.arch import default_heads
 from denseclip.vfm.normalization import IMAGENET_MEAN, IMAGENET_STD
 from denseclip.vfm.pos_embed import resize_pos_embed
 from denseclip.vfm.vit import LAYER_NORM_EPS, Block, PatchEmbed
-
-
-def vfm_heads(width: int) -> int:
-    """One head per 64 channels, at least one (DINO's ViTs; what a reader of
-    a plain state dict assumes)."""
-    return max(width // 64, 1)
 
 
 def imagenet_normalize(rgb01: Tensor) -> Tensor:
@@ -40,7 +35,8 @@ class ToyViT(nn.Module):
     ``norm(last block output)[:, 1:]`` as ``[B, C, H // patch, W // patch]``.
 
     Args:
-        patch_size, width, depth: the ViT (heads: :func:`vfm_heads`).
+        patch_size, width, depth: the ViT (heads:
+            :func:`~denseclip.vfm.arch.default_heads`).
         image_size: the square training resolution (the position table's grid).
         mlp_ratio: MLP hidden width / width.
     """
@@ -58,7 +54,7 @@ class ToyViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + side * side, width))
         self.blocks = nn.ModuleList(
-            Block(width, vfm_heads(width), mlp_ratio) for _ in range(depth))
+            Block(width, default_heads(width), mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
         self._init_weights()
 

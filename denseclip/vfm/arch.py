@@ -26,6 +26,12 @@ from .files import (ANTIALIAS_INTERPOLATION, DINO_INTERPOLATION,
 _BLOCK = re.compile(r'blocks\.(\d+)\.norm1\.weight$')
 
 
+def default_heads(width: int) -> int:
+    """One head per 64 channels, at least one: DINO's ViTs, and what a
+    state dict without a config is read as."""
+    return max(width // 64, 1)
+
+
 def arch_from_state_dict(state_dict: dict,
                          config: Optional[dict] = None) -> VFMArch:
     """The :class:`VFMArch` of a state dict in our layout (and the
@@ -41,7 +47,8 @@ def arch_from_state_dict(state_dict: dict,
     if side * side != positions:
         raise ValueError(f'pos_embed holds {positions} patch positions, not a '
                          f'square grid')
-    heads = (config or {}).get('num_attention_heads') or max(width // 64, 1)
+    heads = ((config or {}).get('num_attention_heads')
+             or default_heads(width))
     return VFMArch(
         patch_size=patch_size, width=width, layers=layers, heads=int(heads),
         mlp_ratio=float(mlp_ratio), num_register_tokens=num_registers,
