@@ -35,7 +35,6 @@ from denseclip.clip.class_names import ClassNames
 from denseclip.datasets.image_folder import (IMAGE_EXTENSIONS,
                                              UnreadableImageError,
                                              list_images, read_image)
-from denseclip.utils.tool_output import quiet_warnings
 from denseclip.utils import write_bytes_atomic
 from denseclip.visualization import (draw_legend, font_for, format_share,
                                      legend_entries, overlay_labels)
@@ -239,9 +238,8 @@ def main(argv=None) -> int:
         except UnreadableImageError as err:
             print(f'maskclip_demo: {err}', file=sys.stderr)
             return 1
-    try:
-        with quiet_warnings(args.verbose):  # mmseg's, as the head is built
-            model = build_model(args, names)
+    try:  # training_free_model hides mmseg's build warnings unless verbose
+        model = build_model(args, names)
     except (FileNotFoundError, ValueError) as err:
         parser_error(str(err))
     labels = list(model.dataset_meta['classes'])
